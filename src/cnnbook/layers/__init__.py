@@ -1,0 +1,12 @@
+"""Building blocks, one concept per module, re-exported flat (as timm's ``layers``)."""
+
+from .conv_bn_act import *  # noqa: F401,F403  conv -> BN -> activation
+from .lrn import *  # noqa: F401,F403  local response normalisation (AlexNet)
+from .grouped_conv import *  # noqa: F401,F403  grouped convolution (AlexNet's two GPUs, ResNeXt)
+from .inception import *  # noqa: F401,F403  inception v1 module, v3 factorised blocks, auxiliary head
+from .residual import *  # noqa: F401,F403  basic / bottleneck blocks and their plain twins
+from .dense import *  # noqa: F401,F403  dense layer, dense block, transition
+from .squeeze_excite import *  # noqa: F401,F403  squeeze-and-excitation
+from .separable import *  # noqa: F401,F403  depthwise-separable convolution
+from .inverted_residual import *  # noqa: F401,F403  inverted residual with linear bottleneck
+from .unet_stages import *  # noqa: F401,F403  U-Net down and up stages

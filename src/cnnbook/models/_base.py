@@ -1,0 +1,144 @@
+"""The interface every classifier of the course shares.
+
+Following timm, every classifier splits into ``forward_features`` (the convolutional body, returning a
+feature map) and ``forward_head`` (pooling, flattening, classifier), can swap its classifier with
+``reset_classifier(num_classes)``, and describes its stages in ``feature_info`` (channels and total
+stride), which the transfer-learning chapter and the receptive-field calculator use.
+
+Attribute names follow torchvision where torchvision has the same network, so that a torchvision
+``state_dict`` loads into ours with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+from torch import Tensor, nn
+
+__all__ = ["StageInfo", "ImageClassifier", "check_positive"]
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """One stage of a network's body, as seen from the outside."""
+
+    module: str     # dotted path of the module whose output ends the stage, e.g. "layer2"
+    channels: int   # channels of that output
+    reduction: int  # total stride of that output relative to the input (1, 2, 4, ... 32)
+
+
+def check_positive(name: str, value: float, why: str = "") -> None:
+    """Raise ``ValueError`` naming ``name`` when ``value`` is not strictly positive."""
+    if not value > 0:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be > 0{reason}; got {value!r}.")
+
+
+class ImageClassifier(nn.Module):
+    """Base class: input checking, ``forward = forward_head(forward_features(x))``, classifier swap.
+
+    Subclasses set, in ``__init__``:
+
+    - ``self.in_channels``: channels the first layer expects;
+    - ``self.min_input_size``: the smallest height/width for which every layer has a non-empty output;
+    - ``self.fixed_input_size``: ``(H, W)`` when the head has no adaptive pooling and only that size fits;
+    - ``self.feature_info``: a list of :class:`StageInfo`;
+    - class attribute ``classifier_path``: dotted path of the final layer that ``reset_classifier`` replaces.
+
+    and implement ``forward_features`` and ``forward_head``.
+    """
+
+    classifier_path: str = "fc"
+    in_channels: int = 3
+    min_input_size: int = 1
+    fixed_input_size: tuple[int, int] | None = None
+    feature_info: list[StageInfo]
+
+    # ---- input checking -------------------------------------------------------------------------
+    def expected_shape(self) -> str:
+        if self.fixed_input_size is not None:
+            h, w = self.fixed_input_size
+            return f"(N, {self.in_channels}, {h}, {w})"
+        return f"(N, {self.in_channels}, H, W) with H, W >= {self.min_input_size}"
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise ``ValueError`` naming the expected shape when ``x`` does not fit this network."""
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} expects a torch.Tensor of shape {self.expected_shape()}; got {type(x).__name__}.")
+        if x.dim() != 4:
+            hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
+            raise ValueError(
+                f"{name} expects a 4-D batch of shape {self.expected_shape()}; got shape {tuple(x.shape)}.{hint}"
+            )
+        _, c, h, w = x.shape
+        if c != self.in_channels:
+            raise ValueError(
+                f"{name} expects {self.in_channels} input channel(s), shape {self.expected_shape()}; "
+                f"got {c} channel(s) in shape {tuple(x.shape)}. Build the model with in_channels={c} "
+                f"or convert the images."
+            )
+        if self.fixed_input_size is not None and (h, w) != tuple(self.fixed_input_size):
+            raise ValueError(
+                f"{name} expects inputs of shape {self.expected_shape()}; got {tuple(x.shape)}. "
+                f"Resize (or pad) the images to {self.fixed_input_size[0]}x{self.fixed_input_size[1]}."
+            )
+        if min(h, w) < self.min_input_size:
+            raise ValueError(
+                f"{name} expects inputs of shape {self.expected_shape()}; got {tuple(x.shape)}, "
+                f"which some layer would shrink to nothing. Use images of at least "
+                f"{self.min_input_size}x{self.min_input_size}."
+            )
+
+    # ---- the three-part forward -----------------------------------------------------------------
+    def forward_features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        return self.forward_head(self.forward_features(x))
+
+    # ---- classifier swap (transfer learning) ----------------------------------------------------
+    def get_classifier(self) -> nn.Module:
+        return reduce(getattr, self.classifier_path.split("."), self)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the final layer with a freshly initialised one for ``num_classes`` classes.
+
+        ``num_classes=0`` replaces it with ``nn.Identity``, so the model returns its pre-logit features.
+        """
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0 removes the classifier); got {num_classes}.")
+        old = self.get_classifier()
+        new: nn.Module
+        if num_classes == 0:
+            new = nn.Identity()
+        elif isinstance(old, nn.Linear):
+            new = nn.Linear(old.in_features, num_classes)
+        elif isinstance(old, nn.Conv2d):
+            new = nn.Conv2d(old.in_channels, num_classes, kernel_size=old.kernel_size)
+        else:
+            raise TypeError(f"Cannot reset a classifier of type {type(old).__name__}.")
+        new = new.to(next(self.parameters()).device)
+        parent_path, _, attr = self.classifier_path.rpartition(".")
+        parent = reduce(getattr, parent_path.split("."), self) if parent_path else self
+        if isinstance(parent, nn.Sequential) and attr.isdigit():
+            parent[int(attr)] = new
+        else:
+            setattr(parent, attr, new)
+        self.num_classes = num_classes
+
+    @property
+    def num_features(self) -> int:
+        """Width of the vector that enters the final layer."""
+        old = self.get_classifier()
+        if isinstance(old, nn.Linear):
+            return old.in_features
+        if isinstance(old, nn.Conv2d):
+            return old.in_channels
+        raise TypeError(f"{type(self).__name__} has no readable classifier width.")
+
