@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
 STAMP  := $(VENV)/.installed-$(DEPS_HASH)
 
-.PHONY: venv book test test-fast bench clean-book clean
+.PHONY: venv book test browser bench clean-book clean
 
 venv: $(STAMP)
 
@@ -28,8 +28,17 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . --all -W -n --keep-going
 
-test: $(STAMP)
+test: $(STAMP) browser
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+# The widget tests drive Debian's Chromium headless with Playwright (Playwright's own browser
+# download does not work offline). Installed once, as root or through sudo.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/models.py
