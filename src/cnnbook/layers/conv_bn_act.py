@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from torch import Tensor, nn
+from torch import nn
 
 __all__ = ["ConvBNAct"]
 
@@ -48,7 +48,4 @@ class ConvBNAct(nn.Sequential):
         if act_layer is not None:
             layers.append(act_layer(inplace=True) if act_layer in (nn.ReLU, nn.ReLU6) else act_layer())
         super().__init__(*layers)
-        self.out_channels = out_channels
-
-    def forward(self, x: Tensor) -> Tensor:  # N x C_in x H x W -> N x C_out x H/s x W/s
-        return super().forward(x)
+        self.out_channels = out_channels  # N x C_in x H x W -> N x C_out x H/s x W/s
