@@ -27,13 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import check_positive as _check
+
 __all__ = ["DenseLayer", "DenseBlock", "Transition", "dense_connections", "dense_block_channels"]
 
-
-def _check(name: str, value: float, why: str = "") -> None:
-    if not value > 0:
-        reason = f" ({why})" if why else ""
-        raise ValueError(f"{name} must be > 0{reason}; got {value!r}.")
 
 
 def dense_connections(num_layers: int) -> int:

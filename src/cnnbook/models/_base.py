@@ -16,6 +16,8 @@ from functools import reduce
 
 from torch import Tensor, nn
 
+from .._checks import check_positive
+
 __all__ = ["StageInfo", "ImageClassifier", "check_positive"]
 
 
@@ -27,12 +29,6 @@ class StageInfo:
     channels: int   # channels of that output
     reduction: int  # total stride of that output relative to the input (1, 2, 4, ... 32)
 
-
-def check_positive(name: str, value: float, why: str = "") -> None:
-    """Raise ``ValueError`` naming ``name`` when ``value`` is not strictly positive."""
-    if not value > 0:
-        reason = f" ({why})" if why else ""
-        raise ValueError(f"{name} must be > 0{reason}; got {value!r}.")
 
 
 class ImageClassifier(nn.Module):

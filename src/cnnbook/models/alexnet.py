@@ -42,7 +42,8 @@ from torch import Tensor, nn
 
 from ..layers.lrn import LocalResponseNorm
 from ..registry import register_model
-from ._base import ImageClassifier, StageInfo, check_positive
+from .._checks import check_dropout, check_positive
+from ._base import ImageClassifier, StageInfo
 
 __all__ = [
     "AlexNet",
@@ -114,11 +115,6 @@ def _activation(act_layer: ActLayer) -> nn.Module:
     """ReLU runs in place, as in torchvision (saves memory); other activations cannot."""
     return act_layer(inplace=True) if act_layer is nn.ReLU else act_layer()
 
-
-def check_dropout(dropout: float) -> None:
-    """Raise ``ValueError`` unless ``0 <= dropout < 1`` (1 would zero every activation)."""
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout is a probability in [0, 1); got {dropout!r}.")
 
 
 def _spatial_output(module: nn.Module, side: int) -> int:

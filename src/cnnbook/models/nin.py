@@ -33,8 +33,9 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import register_model
-from ._base import ImageClassifier, StageInfo, check_positive
-from .alexnet import check_dropout, smallest_input_side
+from .._checks import check_dropout, check_positive
+from ._base import ImageClassifier, StageInfo
+from .alexnet import smallest_input_side
 
 __all__ = ["MLPConv", "NiN", "nin"]
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..registry import register_model
 from ._base import ImageClassifier, StageInfo, check_positive
-from .alexnet import check_dropout
+from .._checks import check_dropout
 
 __all__ = [
     "VGG", "cfgs", "make_layers",

@@ -1,0 +1,21 @@
+"""Argument checks shared by layers and models: a bad hyper-parameter raises ``ValueError`` saying which and why.
+
+This module imports nothing from the package, so layers and models can both use it without import cycles.
+"""
+
+from __future__ import annotations
+
+__all__ = ["check_positive", "check_dropout"]
+
+
+def check_positive(name: str, value: float, why: str = "") -> None:
+    """Raise ``ValueError`` naming ``name`` when ``value`` is not strictly positive."""
+    if not value > 0:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be > 0{reason}; got {value!r}.")
+
+
+def check_dropout(dropout: float) -> None:
+    """Raise ``ValueError`` unless ``0 <= dropout < 1`` (1 would zero every activation)."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout is a probability in [0, 1); got {dropout!r}.")
