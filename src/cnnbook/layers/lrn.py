@@ -55,7 +55,7 @@ class LocalResponseNorm(nn.Module):
 
     @property
     def torch_alpha(self) -> float:
-        """This alpha in PyTorch's (and Caffe's) convention: ``nn.LocalResponseNorm(size, torch_alpha, beta, k)``."""
+        """The same alpha in the convention of PyTorch and Caffe, as in ``nn.LocalResponseNorm(size, torch_alpha, beta, k)``."""
         return self.alpha * self.size
 
     def forward(self, x: Tensor) -> Tensor:  # N x C x H x W -> N x C x H x W

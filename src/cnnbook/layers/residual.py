@@ -10,18 +10,18 @@ If ``W[l+2] = 0`` and ``b[l+2] = 0`` then ``a[l+2] = g(a[l]) = a[l]`` for a ReLU
 not shrink the set of functions the network can represent. Here each ``W z + b`` is a convolution followed
 by BatchNorm, whose ``beta`` plays the role of ``b`` (the convolutions have no bias).
 
-- :class:`BasicBlock`: two 3x3 convolutions (ResNet-18/34), ``expansion = 1``.
-- :class:`Bottleneck`: 1x1 reduce, 3x3, 1x1 restore to 4x the width (ResNet-50/101/152), ``expansion = 4``.
+- ``BasicBlock``: two 3x3 convolutions (ResNet-18/34), ``expansion = 1``.
+- ``Bottleneck``: 1x1 reduce, 3x3, 1x1 restore to 4x the width (ResNet-50/101/152), ``expansion = 4``.
   The stride sits on the 3x3 convolution as in torchvision ("ResNet v1.5"); the paper put it on the first
   1x1. ``groups`` and ``base_width`` turn it into a ResNeXt block (Xie et al. 2017).
 - ``shortcut=False`` gives the *plain* twin of either block, for the degradation experiment: the same
   convolutions and BatchNorms and no shortcut at all, so no ``a[l]`` is added and no 1x1 projection exists
   (He et al.'s plain networks have no shortcuts). A plain block has exactly the parameters of its residual
   twin minus the projection, when the twin has one.
-- :class:`PreActBasicBlock`, :class:`PreActBottleneck`: the pre-activation ordering of He et al. 2016
+- ``PreActBasicBlock``, ``PreActBottleneck``: the pre-activation ordering of He et al. 2016
   (Identity Mappings in Deep Residual Networks): BN -> ReLU -> conv, and nothing after the addition, so the
   shortcut path is a pure identity from block to block: ``a[l+2] = a[l] + F(a[l])``.
-- ``attn_layer`` (e.g. :class:`~cnnbook.layers.SqueezeExcite`) is applied to the residual branch just
+- ``attn_layer`` (e.g. ``cnnbook.layers.SqueezeExcite``) is applied to the residual branch just
   before the addition, as in SE-ResNet (Hu et al. 2017) and timm.
 
 Attribute names are torchvision's (``conv1, bn1, conv2, bn2, conv3, bn3, relu, downsample``), so
@@ -55,7 +55,7 @@ class ResidualBlock(nn.Module):
     """What every block of this module shares: the shortcut, the optional attention, the channel arithmetic.
 
     Subclasses declare ``expansion`` (output channels = ``channels * expansion``) and ``preact``, build
-    their convolutions, call :meth:`_set_shortcut` and write ``forward`` as the paper's equations.
+    their convolutions, call ``_set_shortcut`` and write ``forward`` as the paper's equations.
     """
 
     expansion: int = 1
@@ -176,7 +176,7 @@ class Bottleneck(ResidualBlock):
     128 = 32 x 4 in stage 1) and a grouped 3x3 convolution in the middle (Xie et al. 2017).
 
     The stride is on the 3x3 convolution (torchvision's "v1.5"; He et al. 2015 stride the first 1x1).
-    Other arguments as :class:`BasicBlock`.
+    Other arguments as ``BasicBlock``.
     """
 
     expansion = 4
@@ -231,7 +231,7 @@ class PreActBasicBlock(BasicBlock):
     Nothing follows the addition, so the signal (and its gradient) passes from block to block through
     pure identities. A network built from these needs one final BN-ReLU after its last block
     (``ResNet`` adds it when ``block.preact`` is true). A projection shortcut is a bare 1x1 convolution
-    applied to the pre-activated input, as in He et al.'s code. Same arguments as :class:`BasicBlock`.
+    applied to the pre-activated input, as in He et al.'s code. Same arguments as ``BasicBlock``.
     """
 
     preact = True

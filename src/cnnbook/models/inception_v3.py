@@ -152,7 +152,7 @@ class Inception3(ImageClassifier):
 
     @property  # type: ignore[override]
     def min_input_size(self) -> int:
-        """Smallest input side: 75 in evaluation, 299 in training with the auxiliary head.
+        """The smallest input side, 75 in evaluation and 299 in training with the auxiliary head.
 
         The stem and the two reductions have no padding. At 75 the grids are 37, 35, 35, 17, 17, 15, then
         7 (stage 3), 3 (stage 4) and 1 (stage 5); at 74 stage 5 would be empty. The auxiliary head pools

@@ -4,13 +4,13 @@ Both aim at low latency on devices with little compute and battery: train on a P
 deploy. Both are a data table plus one generic builder.
 
 - v1 replaces every convolution but the first with a depthwise-separable one
-  (:class:`~cnnbook.layers.DepthwiseSeparableConv`), about 8-9x cheaper than a standard 3x3
+  (``cnnbook.layers.DepthwiseSeparableConv``), about 8-9x cheaper than a standard 3x3
   convolution. Two knobs trade accuracy for cost: the width multiplier alpha scales every channel
   count (cost ~ alpha^2) and the resolution multiplier rho scales the input side, 224 -> 192, 160, 128
   (cost ~ rho^2). The network is fully convolutional up to a global average pool, so rho is simply the
   input size you feed it.
 - v2 stacks 17 inverted residual blocks with linear bottlenecks
-  (:class:`~cnnbook.layers.InvertedResidual`); the layout and attribute names are torchvision's, so
+  (``cnnbook.layers.InvertedResidual``); the layout and attribute names are torchvision's, so
   torchvision's ``mobilenet_v2`` state dicts load unchanged.
 """
 
@@ -80,7 +80,7 @@ def _make_divisible(value: float, divisor: int = 8, min_value: int | None = None
 
 
 def _stage_ends(features: nn.Sequential, strides: list[int], channels: list[int]) -> list[StageInfo]:
-    """One :class:`StageInfo` per resolution: the last module of ``features`` before the next stride 2."""
+    """One ``StageInfo`` per resolution: the last module of ``features`` before the next stride 2."""
     infos: list[StageInfo] = []
     reduction = 1
     for i, stride in enumerate(strides):
@@ -115,7 +115,7 @@ class MobileNetV1(ImageClassifier):
     Args:
         num_classes: outputs of the final FC layer (1000 for ImageNet).
         width_mult: alpha, scales every channel count (1.0, 0.75, 0.5, 0.25 in the paper); see
-            :func:`_v1_channels` for the rounding.
+            ``_v1_channels`` for the rounding.
         in_channels: channels of the input images.
         separable_layers: (filters, stride) per depthwise-separable layer; Table 1 by default.
     """

@@ -1,12 +1,12 @@
 """What the three teaching widgets share: controls described as data, a table of precomputed displays,
 and the choice between live ipywidgets and the static, kernel-free HTML widget.
 
-Every widget function of :mod:`cnnbook.widgets` returns a :class:`TeachingWidget`. Displayed (as the last
+Every widget function of ``cnnbook.widgets`` returns a ``TeachingWidget``. Displayed (as the last
 expression of a cell, or with ``display(...)``), it shows
 
-- **live ipywidgets** when :func:`display_mode` says ``"live"``: a kernel with a widget frontend
+- **live ipywidgets** when ``display_mode`` says ``"live"``: a kernel with a widget frontend
   (JupyterLab, Notebook 7, Binder, JupyterHub, VS Code, Colab). Moving a control calls the Python
-  calculators of :mod:`cnnbook.calc` at once;
+  calculators of ``cnnbook.calc`` at once;
 - **a static interactive widget** otherwise, above all in the book build (nbclient runs the chapters with
   no frontend): one ``text/html`` output holding the controls, a JSON table with the display of every
   value the controls can take (computed here, in Python, by the same calculators), a small vanilla
@@ -177,11 +177,11 @@ def fmt_value(v: float) -> str:
 class TeachingWidget:
     """Base class of the three widgets; subclasses fill in the abstract methods.
 
-    - :meth:`controls`: the controls, as :class:`Control` data;
-    - :meth:`state`: the display data of one control setting, computed by the calculators;
-    - :meth:`payload`: everything the static front end needs (controls, the table of every state);
-    - :meth:`render_html`: the live view of one state (HTML with inline SVG), for ipywidgets;
-    - :meth:`figure`: the print / PDF figure (matplotlib).
+    - ``controls``: the controls, as ``Control`` data;
+    - ``state``: the display data of one control setting, computed by the calculators;
+    - ``payload``: everything the static front end needs (controls, the table of every state);
+    - ``render_html``: the live view of one state (HTML with inline SVG), for ipywidgets;
+    - ``figure``: the print / PDF figure (matplotlib).
     """
 
     kind: ClassVar[str] = ""      # the front end's renderer name
@@ -208,7 +208,7 @@ class TeachingWidget:
         return figure_png(self.figure(), self.dpi)
 
     def to_html(self, png_base64: str | None = None) -> str:
-        """The static interactive widget: one self-contained HTML fragment (see :mod:`.static`)."""
+        """The static interactive widget: one self-contained HTML fragment (see ``.static``)."""
         from .static import static_html
 
         return static_html(self, png_base64)

@@ -4,7 +4,7 @@ Howard et al. 2017 (*MobileNets*, section 3.1): a ``K x K`` depthwise convolutio
 pointwise one costs ``1/N + 1/K**2`` of a standard ``K x K`` convolution from ``M`` to ``N`` channels.
 Szegedy et al. 2014 (*Going Deeper with Convolutions*, section 4): a 1x1 convolution that first reduces
 ``C_in`` channels to ``r`` makes the ``K x K`` convolution after it cheap. The widget counts parameters
-and mult-adds for every slider setting with :mod:`cnnbook.calc.costs`, and shows the counted ratio beside
+and mult-adds for every slider setting with ``cnnbook.calc.costs``, and shows the counted ratio beside
 the closed form.
 """
 
@@ -106,7 +106,7 @@ _GRIDS = {"separable": SEPARABLE_GRID, "inception": INCEPTION_GRID}
 
 
 class CostRatios(TeachingWidget):
-    """The cost-ratio widget; build it with :func:`cost_ratios`."""
+    """The cost-ratio widget; build it with ``cost_ratios``."""
 
     kind = "cost"
     title = "Cost ratios: parameters and mult-adds"
@@ -140,7 +140,7 @@ class CostRatios(TeachingWidget):
         return _STATES[panel](**values)
 
     def table(self, panel: str) -> dict[str, list[Any]]:
-        """The display of every combination of the panel's sliders, keyed by :func:`state_key`.
+        """The display of every combination of the panel's sliders, keyed by ``state_key``.
 
         Each entry lists the state's values in the order of ``FIELDS[panel]`` (compact JSON).
         """

@@ -3,8 +3,8 @@
 Araujo, Norris and Sim 2019 (*Computing Receptive Fields of Convolutional Neural Networks*, Distill):
 each layer's receptive field is described by its size ``r``, its jump (input pixels between neighbouring
 units) and its start (centre of the first unit's field). The widget shows the table of every layer of the
-network's main path, from :func:`cnnbook.calc.receptive_field.receptive_fields`, and draws on an image
-the region one unit sees, from :func:`cnnbook.calc.receptive_field.input_region`.
+network's main path, from ``cnnbook.calc.receptive_field.receptive_fields``, and draws on an image
+the region one unit sees, from ``cnnbook.calc.receptive_field.input_region``.
 
 The networks are built on PyTorch's ``meta`` device (shapes only, no weights, no arithmetic), so that
 tracing every registered classifier takes seconds; the tests check that this gives the same rows as a
@@ -45,7 +45,7 @@ HEADERS = ("layer", "kind", "k", "s", "p", "output", "r", "jump", "start")
 
 @lru_cache(maxsize=None)
 def network_rows(name: str) -> tuple[RFRow, ...]:
-    """:func:`receptive_fields` of a registered network at its native input size (built on ``meta``)."""
+    """``receptive_fields`` of a registered network at its native input size (built on ``meta``)."""
     import torch
 
     info = get_model_info(name)
@@ -78,7 +78,7 @@ def layer_units(row: RFRow, input_hw: Sequence[int]) -> dict[str, list[list[int]
 
 
 def _fmt(value: Any) -> str:
-    """A table cell as :func:`cnnbook.calc.receptive_field.format_rf_table` prints it."""
+    """A table cell as ``cnnbook.calc.receptive_field.format_rf_table`` prints it."""
     if isinstance(value, tuple):
         return "x".join(_fmt(v) for v in value)
     if isinstance(value, float):
@@ -114,7 +114,7 @@ def default_networks() -> list[str]:
 
     Networks with equal tables (``vgg16`` and ``vgg16_bn``, a ResNet and its plain or SE variant) appear
     once, under the name torchvision also has, else the shortest; the label of the one kept names the
-    others (see :meth:`ReceptiveField.label`).
+    others (see ``ReceptiveField.label``).
     """
     names = sorted(list_models(task="classification"), key=_preference)
     kept: dict[tuple, str] = {}
@@ -163,7 +163,7 @@ def _default_layer(rows: Sequence[RFRow]) -> int:
 
 
 class ReceptiveField(TeachingWidget):
-    """The receptive-field widget; build it with :func:`receptive_field`."""
+    """The receptive-field widget; build it with ``receptive_field``."""
 
     kind = "rf"
     title = "Receptive fields: what one unit of a layer sees"
@@ -372,7 +372,7 @@ def receptive_field(
 ) -> ReceptiveField:
     """The receptive-field widget (AlexNet, VGG and Inception chapters).
 
-    ``network`` and ``layer`` (a row name of :func:`cnnbook.calc.receptive_field.receptive_fields`, e.g.
+    ``network`` and ``layer`` (a row name of ``cnnbook.calc.receptive_field.receptive_fields``, e.g.
     ``"features.28"``) set the initial choice; by default the last layer whose output is still a map.
     ``networks`` restricts the drop-down (default: every registered classifier, without repeats). The
     reader picks a network, a layer and a unit (five positions per axis: first, centre, last and two

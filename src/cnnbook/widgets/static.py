@@ -1,11 +1,11 @@
 """The static widget: controls, a JSON table and a small vanilla-JavaScript front end in one HTML fragment.
 
-:func:`static_html` writes what the book shows for a widget (the ``text/html`` output of its cell):
+``static_html`` writes what the book shows for a widget (the ``text/html`` output of its cell):
 
 - a ``<style>`` element with the widgets' CSS (``assets/widgets.css``);
 - an empty ``div.cnnbook-interactive`` that the front end fills with the controls and the display;
 - the widget's payload as ``<script type="application/json">``: the controls and the display of every
-  value they can take, precomputed in Python by the calculators of :mod:`cnnbook.calc`;
+  value they can take, precomputed in Python by the calculators of ``cnnbook.calc``;
 - the front end itself (``assets/widgets.js``), inlined, defined once per page, which builds the controls
   and, on every change, looks the display up in the table and draws it (HTML and SVG). It computes no
   number;
@@ -14,7 +14,7 @@
 
 Everything is inline, so the page needs no file in ``_static``, no kernel and no network. Every
 widget of a page carries the CSS and the script; the script defines ``window.cnnbookWidgets`` once.
-:func:`standalone_page` wraps widgets into a complete HTML document (used by the browser tests, and
+``standalone_page`` wraps widgets into a complete HTML document (used by the browser tests, and
 handy to share one widget as a file).
 """
 
@@ -95,7 +95,7 @@ def standalone_page(widgets: Sequence["TeachingWidget"], title: str = "cnnbook w
 
 
 def save_html(widgets: Sequence["TeachingWidget"], path: str | Path, title: str = "cnnbook widgets") -> Path:
-    """Write :func:`standalone_page` to ``path`` and return it."""
+    """Write ``standalone_page`` to ``path`` and return it."""
     path = Path(path)
     path.write_text(standalone_page(widgets, title), encoding="utf-8")
     return path
