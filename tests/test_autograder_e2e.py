@@ -1,0 +1,371 @@
+"""The instructor workflow, end to end, with the real nbgrader: generate, release, fetch, submit, collect,
+autograde, feedback, export; and a class whose submissions fail in every way the course expects.
+
+Everything happens in a temporary copy of the course (autograder/, solutions/<assignment>/; exercises/
+is regenerated there), with a temporary exchange, so the repository's gradebook is never touched.
+One small assignment (ch02_lenet) keeps the suite to a few minutes: each autograde run starts a kernel
+per student.
+
+Scores of ch02_lenet/lenet (9 points: 8 autograded, 1 written answer graded by hand):
+test_conv_output_size 2, test_lenet_flat_features 1, test_lenet_shapes 1 (visible), test_lenet_values 2
+(hidden), test_count_parameters 2, answer_flat_features 1 (manual).
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ASSIGNMENT = "ch02_lenet"
+NOTEBOOK = "lenet"
+COURSE_ID = "cnnbook"
+TIMEOUT_S = 20  # per-cell timeout of the test course (60 s in the real configuration)
+AUTO_CELLS = {
+    "test_conv_output_size": 2.0,
+    "test_lenet_flat_features": 1.0,
+    "test_lenet_shapes": 1.0,
+    "test_lenet_values": 2.0,
+    "test_count_parameters": 2.0,
+}
+MANUAL_CELLS = {"answer_flat_features": 1.0}
+FULL = AUTO_CELLS
+ZERO = {k: 0.0 for k in AUTO_CELLS}
+
+# Wrong answers, as edits of the reference solution.
+NO_RELU = ("torch.relu(self.conv2(x))", "self.conv2(x)")  # shapes right, values wrong
+COUNTS_BUFFERS = ("sum(p.numel() for p in model.parameters())",
+                  "sum(t.numel() for t in model.state_dict().values())")  # wrong only with buffers
+
+
+def _scores(**changes: float) -> dict[str, float]:
+    return {**FULL, **changes}
+
+
+# ---- the course --------------------------------------------------------------------------------------
+@dataclass
+class Course:
+    root: Path
+    env: dict[str, str]
+    log: dict[str, str] = field(default_factory=dict)
+    returncode: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def autograder(self) -> Path:
+        return self.root / "autograder"
+
+    def nbgrader(self, *args: str, cwd: Path | None = None, check: bool = True,
+                 timeout: int = 1500) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(BIN / "nbgrader"), *args], cwd=cwd or self.autograder, env=self.env,
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-5000:]}")
+        return proc
+
+    def as_student(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A student-side command (fetch, submit, fetch_feedback) run from the student's home folder."""
+        home = self.root / "home"
+        home.mkdir(exist_ok=True)
+        return self.nbgrader(*args, f"--course={COURSE_ID}", f"--Exchange.root={self.root / 'exchange'}",
+                             f"--Exchange.cache={self.root / 'student_cache'}", cwd=home)
+
+    def scores(self, student: str) -> dict[str, float | None] | None:
+        """Autograded score of every grade cell, from the gradebook; None when there is no submission."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(f"sqlite:///{self.autograder / 'gradebook.db'}", course_id=COURSE_ID) as gb:
+            try:
+                nb = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
+            except MissingEntry:
+                return None
+            return {g.name: g.auto_score for g in nb.grades}
+
+    def submit(self, student: str, nb: nbformat.NotebookNode | str | None) -> Path:
+        """Put a submission straight into submitted/, with its timestamp, as `nbgrader collect` would."""
+        folder = self.autograder / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "timestamp.txt").write_text("2026-03-02 09:30:00.000000 UTC")
+        if nb is None:
+            (folder / "notes.txt").write_text("I forgot the notebook\n")
+        elif isinstance(nb, str):
+            (folder / f"{NOTEBOOK}.ipynb").write_text(nb)
+        else:
+            nbformat.write(nb, folder / f"{NOTEBOOK}.ipynb")
+        return folder
+
+
+def _solutions(course: Course) -> dict[str, str]:
+    """The reference answer of every solution cell (markers removed), by grade id."""
+    source = nbformat.read(course.root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    out = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            lines = [ln for ln in cell.source.splitlines()
+                     if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            out[meta["grade_id"]] = "\n".join(lines)
+    return out
+
+
+def student_notebook(course: Course, edits: dict[str, Callable[[str], str]] | None = None,
+                     answered: bool = True) -> nbformat.NotebookNode:
+    """The released notebook as a student hands it in: solution cells filled in, then edited."""
+    nb = nbformat.read(course.root / "exercises" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    answers = _solutions(course) if answered else {}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    for gid, edit in (edits or {}).items():
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+        cell.source = edit(cell.source)
+    return nb
+
+
+def replace(old: str, new: str) -> Callable[[str], str]:
+    def edit(source: str) -> str:
+        assert old in source, old
+        return source.replace(old, new)
+
+    return edit
+
+
+def prepend(code: str) -> Callable[[str], str]:
+    return lambda source: code + "\n" + source
+
+
+def _without_cells(nb: nbformat.NotebookNode, *grade_ids: str) -> nbformat.NotebookNode:
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids]
+    return nb
+
+
+# Faulty submissions: (student id, how to build the notebook, expected autograded scores, log pattern).
+FAULTS: dict[str, tuple[Callable[[Course], object], dict[str, float] | None, str]] = {
+    # The LeNet cell raises before defining the class: both LeNet tests fail with NameError.
+    "f_raises": (lambda c: student_notebook(c, {"lenet_module": prepend("raise RuntimeError('half done')")}),
+                 _scores(test_lenet_shapes=0, test_lenet_values=0), r"failed: test_lenet_shapes \(NameError"),
+    # sys.exit in a solution cell: IPython turns SystemExit into an error; the kernel lives on.
+    "f_sys_exit": (lambda c: student_notebook(c, {"count_parameters": prepend("import sys\nsys.exit(3)")}),
+                   _scores(test_count_parameters=0), r"failed: test_count_parameters \(NameError"),
+    # The kernel dies in the LeNet cell: earlier tests keep their points, later cells are not run.
+    "f_os_exit": (lambda c: student_notebook(c, {"lenet_module": prepend("import os\nos._exit(1)")}),
+                  _scores(test_lenet_shapes=0, test_lenet_values=0, test_count_parameters=0),
+                  r"kernel died in cell \d+ \(lenet_module\)"),
+    # An infinite loop inside a graded function: the test cell is interrupted after the timeout.
+    "f_loop": (lambda c: student_notebook(c, {"count_parameters": replace("    return sum(", "    while True:\n"
+                                                                          "        pass\n    return sum(")}),
+               _scores(test_count_parameters=0), r"failed: test_count_parameters \(CellTimeoutError"),
+    # Correct code that prints 200,000 lines and one 5 MB line: full marks, the output is capped.
+    "f_output": (lambda c: student_notebook(c, {"count_parameters": prepend(
+        "for i in range(200_000):\n    print(i)\nprint('x' * 5_000_000)")}), FULL, r"every test passed"),
+    # Correct code whose graded calls emit a PyTorch UserWarning on stderr: full marks.
+    "f_warning": (lambda c: student_notebook(c, {"count_parameters": replace(
+        "return sum(p.numel() for p in model.parameters())",
+        "return int(torch.tensor(torch.tensor(sum(p.numel() for p in model.parameters()))))")}),
+        FULL, r"every test passed"),
+    # Not JSON at all (a truncated file): graded as an unanswered release, 0 points.
+    "f_bad_json": (lambda c: nbformat.writes(student_notebook(c))[:5000], ZERO, r"not a readable notebook"),
+    # No notebook in the submission folder: no submission is recorded (exported as 0).
+    "f_missing": (lambda c: None, None, r"No notebooks were matched by '.*f_missing"),
+    # Test cells deleted from a wrong submission: nbgrader puts them back, they run and fail.
+    "f_deleted_test": (lambda c: _without_cells(student_notebook(c, {"lenet_module": replace(*NO_RELU)}),
+                                                "test_lenet_values", "test_lenet_shapes"),
+                       _scores(test_lenet_values=0), r"failed: test_lenet_values"),
+    # A locked hidden-test cell emptied (and its points raised) in a wrong submission: restored, fails.
+    "f_edited_test": (lambda c: _edit_locked(student_notebook(c, {"lenet_module": replace(*NO_RELU)})),
+                      _scores(test_lenet_values=0), r"failed: test_lenet_values"),
+}
+
+
+def _edit_locked(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_lenet_values")
+    cell.source = "pass  # nothing to see here"
+    cell.metadata["nbgrader"]["points"] = 20
+    return nb
+
+
+HONEST = {
+    # the reference solution, handed in through the exchange (student id = the account's user name)
+    getpass.getuser(): FULL,
+    # the untouched release
+    "bob": ZERO,
+    # LeNet without its second ReLU (visible shape test passes, hidden values fail) and a parameter
+    # counter that also counts buffers (visible tests pass, the hidden BatchNorm case fails)
+    "carol": _scores(test_lenet_values=0, test_count_parameters=0),
+}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
+    root = tmp_path_factory.mktemp("course")
+    ignore = shutil.ignore_patterns("submitted", "autograded", "feedback", "gradebook.db*", "__pycache__",
+                                    "release", "source", "*.csv")
+    shutil.copytree(REPO / "autograder", root / "autograder", ignore=ignore)
+    shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
+    (root / "exercises").mkdir()
+    (root / "exchange").mkdir()
+    with open(root / "autograder" / "nbgrader_config.py", "a") as fh:
+        fh.write(f"\n# test course: a short timeout for the infinite-loop submission\nc.Execute.timeout = {TIMEOUT_S}\n")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CNNBOOK_EXCHANGE": str(root / "exchange"),
+           "PYTHONWARNINGS": "ignore"}
+    env.pop("CNNBOOK_REFERENCES", None)
+    return Course(root, env)
+
+
+@pytest.fixture(scope="module")
+def graded(course: Course) -> Course:
+    """The whole workflow up to autograding, for the honest and the faulty students in one batch."""
+    me = getpass.getuser()
+    # class list: import a CSV, then add one more student by hand
+    students = [me, "bob", "carol", *FAULTS]
+    with open(course.autograder / "students.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "first_name", "last_name", "email"])
+        for sid in students[:-1]:
+            writer.writerow([sid, sid.title(), "Student", f"{sid}@example.edu"])
+    course.nbgrader("db", "student", "import", "students.csv")
+    course.nbgrader("db", "student", "add", students[-1], "--first-name=Last", "--last-name=Student")
+
+    # generate and release; the exchange student fetches, answers, submits; the instructor collects
+    course.nbgrader("generate_assignment", ASSIGNMENT)
+    course.nbgrader("release_assignment", ASSIGNMENT)
+    course.as_student("fetch_assignment", ASSIGNMENT)
+    nbformat.write(student_notebook(course), course.root / "home" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+    course.as_student("submit", ASSIGNMENT)
+    course.nbgrader("collect", ASSIGNMENT)
+    assert (course.autograder / "submitted" / me / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()
+
+    # the others hand in through a plain copy into submitted/
+    course.submit("bob", student_notebook(course, answered=False))
+    course.submit("carol", student_notebook(course, {"lenet_module": replace(*NO_RELU),
+                                                      "count_parameters": replace(*COUNTS_BUFFERS)}))
+    for sid, (build, _, _) in FAULTS.items():
+        course.submit(sid, build(course))
+
+    proc = course.nbgrader("autograde", ASSIGNMENT, check=False)
+    course.log["first"], course.returncode["first"] = proc.stderr, proc.returncode
+    return course
+
+
+# ---- the honest students -----------------------------------------------------------------------------
+@pytest.mark.parametrize("student", sorted(HONEST))
+def test_honest_submissions_get_exact_scores(graded: Course, student: str) -> None:
+    scores = graded.scores(student)
+    assert scores is not None
+    auto = {k: v for k, v in scores.items() if k in AUTO_CELLS}
+    assert auto == HONEST[student]
+    # the written answer waits for the instructor, or scores 0 when left as released
+    assert scores["answer_flat_features"] == (0.0 if student == "bob" else None)
+    assert re.search(rf"Autograded student '{student}', {ASSIGNMENT}/{NOTEBOOK}: ", graded.log["first"])
+
+
+def test_autograde_batch_completes(graded: Course) -> None:
+    """One student without a notebook is a warning, not a failure of the batch."""
+    assert graded.returncode["first"] == 0, graded.log["first"][-3000:]
+
+
+# ---- the faulty students, graded in the same batch -----------------------------------------------------
+@pytest.mark.parametrize("student", list(FAULTS))
+def test_fault_is_graded_as_it_deserves(graded: Course, student: str) -> None:
+    _, expected, pattern = FAULTS[student]
+    scores = graded.scores(student)
+    if expected is None:
+        assert scores is None  # no submission recorded; exports count it as 0
+    else:
+        assert scores is not None
+        auto = {k: v for k, v in scores.items() if k in AUTO_CELLS}
+        assert auto == expected
+    student_lines = [ln for ln in graded.log["first"].splitlines() if student in ln]
+    assert any(re.search(pattern, ln) for ln in student_lines), "\n".join(student_lines[-20:])
+
+
+def test_huge_output_is_capped(graded: Course) -> None:
+    path = graded.autograder / "autograded" / "f_output" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    assert path.stat().st_size < 200_000
+    text = path.read_text()
+    assert "Output truncated" in text or "truncated by the grader" in text
+
+
+def test_kernel_death_marks_later_cells_not_run(graded: Course) -> None:
+    path = graded.autograder / "autograded" / "f_os_exit" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    enames = {c.metadata["nbgrader"]["grade_id"]: [o.get("ename") for o in c.outputs if o.output_type == "error"]
+              for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+    assert enames["test_conv_output_size"] == []
+    assert enames["test_count_parameters"] == ["KernelDied"]
+
+
+def test_unreadable_submission_gets_a_note_in_its_feedback_notebook(graded: Course) -> None:
+    path = graded.autograder / "autograded" / "f_bad_json" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert "could not be read as a notebook" in nb.cells[0].source
+
+
+# ---- unknown students, feedback, export, re-running ------------------------------------------------------
+def test_unknown_student_is_rejected(graded: Course) -> None:
+    graded.submit("mallory", student_notebook(graded))
+    try:
+        proc = graded.nbgrader("autograde", ASSIGNMENT, "--student=mallory", check=False)
+    finally:
+        shutil.rmtree(graded.autograder / "submitted" / "mallory")
+    assert proc.returncode != 0
+    assert "No student with ID 'mallory' exists in the database" in proc.stderr
+    assert graded.scores("mallory") is None
+
+
+def test_manual_grade_feedback_and_export(graded: Course) -> None:
+    from nbgrader.api import Gradebook
+
+    me = getpass.getuser()
+    # what the formgrader does when the instructor marks the written answer
+    with Gradebook(f"sqlite:///{graded.autograder / 'gradebook.db'}", course_id=COURSE_ID) as gb:
+        grade = gb.find_grade("answer_flat_features", NOTEBOOK, ASSIGNMENT, me)
+        grade.manual_score = 1.0
+        gb.db.commit()
+    graded.nbgrader("generate_feedback", ASSIGNMENT)
+    html = graded.autograder / "feedback" / me / ASSIGNMENT / f"{NOTEBOOK}.html"
+    assert html.is_file()
+    text = html.read_text()
+    assert "Score: 9.0 / 9.0" in text or "9.0 / 9.0" in text
+    assert "BEGIN HIDDEN TESTS" not in text and "check_module(" not in text  # hidden tests stay hidden
+    assert (graded.autograder / "feedback" / "carol" / ASSIGNMENT / f"{NOTEBOOK}.html").is_file()
+    # return the feedback through the exchange, to the student who submitted through it, who fetches it
+    graded.nbgrader("release_feedback", ASSIGNMENT, f"--student={me}")
+    assert list((graded.root / "exchange" / COURSE_ID / "feedback").glob("*.html"))
+    graded.as_student("fetch_feedback", ASSIGNMENT)
+    assert list((graded.root / "home" / ASSIGNMENT / "feedback").glob(f"*/{NOTEBOOK}.html"))
+    # export every score to CSV
+    graded.nbgrader("export", "--to=grades.csv")
+    with open(graded.autograder / "grades.csv", newline="") as fh:
+        rows = {row["student_id"]: row for row in csv.DictReader(fh)}
+    assert float(rows[me]["score"]) == 9.0
+    assert float(rows["carol"]["score"]) == 4.0
+    assert float(rows["bob"]["score"]) == 0.0
+    assert float(rows["f_missing"]["score"]) == 0.0
+    assert float(rows["f_bad_json"]["score"]) == 0.0
+
+
+def test_autograde_can_run_again(graded: Course) -> None:
+    """After every fault, a forced re-run of the whole class succeeds and gives the same scores."""
+    before = {s: graded.scores(s) for s in [*HONEST, *FAULTS]}
+    proc = graded.nbgrader("autograde", ASSIGNMENT, "--force", check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = {s: graded.scores(s) for s in [*HONEST, *FAULTS]}
+    for student in before:  # manual scores are kept; autograded ones are recomputed identically
+        assert after[student] == before[student], student
