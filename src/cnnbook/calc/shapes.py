@@ -1,0 +1,175 @@
+"""Output sizes of convolutions and pooling, and a layer-by-layer shape printout.
+
+The size formula is the one every chapter uses (Dumoulin and Visin 2016, *A guide to convolution
+arithmetic for deep learning*): a window of ``kernel`` taps, ``dilation`` apart, slides with step
+``stride`` over ``size + 2 * padding`` positions, so
+
+    out = floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1.
+
+:func:`layer_shapes` runs a network once (batch 1, eval mode, no gradients) and records the output
+shape of every leaf module, which :func:`format_shape_table` prints the way d2l's shape walkthroughs do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["LayerShape", "conv_output_size", "pool_output_size", "layer_shapes", "format_shape_table"]
+
+
+def _check_int(name: str, value: int, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output height (or width) of a convolution: ``floor((size + 2p - d(k - 1) - 1) / s) + 1``.
+
+    >>> conv_output_size(32, 5)            # LeNet-5's C1: 32 -> 28
+    28
+    >>> conv_output_size(224, 11, 4, 2)    # AlexNet's conv1 (torchvision): 224 -> 55
+    55
+
+    Raises ``ValueError`` when the window does not fit into the padded input (output < 1).
+    """
+    _check_int("size", size, 1)
+    _check_int("kernel", kernel, 1)
+    _check_int("stride", stride, 1)
+    _check_int("padding", padding, 0)
+    _check_int("dilation", dilation, 1)
+    span = dilation * (kernel - 1) + 1  # input positions one window covers
+    out = (size + 2 * padding - span) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"A kernel of {kernel} (dilation {dilation}, so it spans {span} positions) does not fit into "
+            f"an input of size {size} with padding {padding}: size + 2*padding = {size + 2 * padding} < {span}."
+        )
+    return out
+
+
+def pool_output_size(
+    size: int, kernel: int, stride: int | None = None, padding: int = 0, ceil_mode: bool = False
+) -> int:
+    """Output size of ``nn.MaxPool2d`` / ``nn.AvgPool2d``; ``stride`` defaults to ``kernel`` as in PyTorch.
+
+    With ``ceil_mode=True`` the last, partial window is kept when it starts inside the input or the
+    left padding (PyTorch's rule), e.g. GoogLeNet's 3x3/2 pools: 112 -> 56 instead of 55.
+    """
+    stride = kernel if stride is None else stride
+    _check_int("size", size, 1)
+    _check_int("kernel", kernel, 1)
+    _check_int("stride", stride, 1)
+    _check_int("padding", padding, 0)
+    if padding > kernel // 2:
+        raise ValueError(f"padding must be at most kernel // 2 = {kernel // 2} (PyTorch's rule); got {padding}.")
+    span = size + 2 * padding - kernel
+    if span < 0:
+        raise ValueError(
+            f"A pooling window of {kernel} does not fit into an input of size {size} with padding {padding}."
+        )
+    out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window would start in the right padding only
+    return out
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One leaf module's output, as recorded by :func:`layer_shapes`."""
+
+    name: str                       # dotted module path, e.g. "features.0"
+    type: str                       # class name, e.g. "Conv2d"
+    output_shape: tuple[int, ...]   # including the batch dimension (1)
+
+
+def _first_tensor(out: object) -> Tensor | None:
+    if isinstance(out, Tensor):
+        return out
+    if isinstance(out, (tuple, list)):
+        for item in out:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def default_input_size(model: nn.Module) -> tuple[int, int, int]:
+    """The input (C, H, W) a course network expects when none is given, else ``ValueError``.
+
+    A network of the course (it has ``in_channels`` and ``min_input_size``) takes its fixed input size,
+    or 224x224 (more if its smallest input is larger); any other module needs an explicit ``input_size``.
+    """
+    fixed = getattr(model, "fixed_input_size", None)
+    channels = getattr(model, "in_channels", None) if hasattr(model, "min_input_size") else None
+    if channels is not None and fixed is not None:
+        return (channels, *fixed)
+    if channels is not None:
+        side = max(224, getattr(model, "min_input_size", 1))
+        return (channels, side, side)
+    raise ValueError(f"Pass input_size=(C, H, W): {type(model).__name__} does not say which input it expects.")
+
+
+def resolve_model(model: nn.Module | str, input_size: Sequence[int] | None) -> tuple[nn.Module, tuple[int, ...]]:
+    """A model built from a registry name (at its native input size) or the module itself."""
+    if isinstance(model, str):
+        from ..registry import get_model, get_model_info
+
+        info = get_model_info(model)
+        return get_model(model), tuple(input_size or info.input_size)
+    if input_size is None:
+        return model, default_input_size(model)
+    if len(input_size) != 3:
+        raise ValueError(f"input_size must be (C, H, W) without the batch dimension; got {tuple(input_size)}.")
+    return model, tuple(input_size)
+
+
+def layer_shapes(model: nn.Module | str, input_size: Sequence[int] | None = None) -> list[LayerShape]:
+    """Run ``model`` once on a batch of one ``input_size`` image and record every leaf module's output shape.
+
+    ``model`` is a module or a registry name; ``input_size`` is ``(C, H, W)`` (the native size of a
+    registered network by default). Runs in eval mode without gradients and restores the mode after.
+    A module called several times (a shared ReLU) gives one row per call, in execution order.
+    """
+    model, size = resolve_model(model, input_size)
+    rows: list[LayerShape] = []
+    handles = []
+
+    def hook(name: str):
+        def record(module: nn.Module, args: object, out: object) -> None:
+            tensor = _first_tensor(out)
+            if tensor is not None:
+                rows.append(LayerShape(name, type(module).__name__, tuple(tensor.shape)))
+
+        return record
+
+    for name, module in model.named_modules():
+        if name and not any(True for _ in module.children()):
+            handles.append(module.register_forward_hook(hook(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        with torch.no_grad():
+            model(torch.zeros(1, *size, device=device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return rows
+
+
+def format_shape_table(rows: Sequence[LayerShape]) -> str:
+    """The rows as aligned text, one leaf module per line, e.g. ``features.0  Conv2d  (1, 6, 28, 28)``."""
+    header = ("layer", "type", "output shape")
+    lines = [(r.name, r.type, str(r.output_shape)) for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [fmt.format(*header), "  ".join("-" * w for w in widths)]
+    out += [fmt.format(*line) for line in lines]
+    return "\n".join(line.rstrip() for line in out)
