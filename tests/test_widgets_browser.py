@@ -165,7 +165,13 @@ def serve() -> Iterator[Any]:
 
 
 def _widget_pages(html_root: Path) -> list[Path]:
-    return sorted(p for p in html_root.rglob("*.html") if "_static" not in p.parts and 'data-widget="' in p.read_text(errors="ignore"))
+    # Real widgets are <div class="cnnbook-widget" ...> elements; the highlighted source pages of
+    # sphinx.ext.viewcode (_modules/) only quote that markup as escaped text.
+    skip = {"_static", "_modules", "_sources"}
+    return sorted(
+        p for p in html_root.rglob("*.html")
+        if not skip & set(p.parts) and '<div class="cnnbook-widget"' in p.read_text(errors="ignore")
+    )
 
 
 # ---- one page ---------------------------------------------------------------------------------------
