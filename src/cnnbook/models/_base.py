@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .._checks import check_positive
 
-__all__ = ["StageInfo", "ImageClassifier", "check_positive"]
+__all__ = ["StageInfo", "ImageClassifier", "check_image_batch", "check_positive"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,26 @@ class StageInfo:
     channels: int   # channels of that output
     reduction: int  # total stride of that output relative to the input (1, 2, 4, ... 32)
 
+
+
+def check_image_batch(x: Tensor, name: str, in_channels: int, expected: str) -> tuple[int, int]:
+    """Check that ``x`` is an ``N x in_channels x H x W`` tensor and return ``(H, W)``.
+
+    Every network of the package (classifiers and U-Net alike) starts its input checks here, so the
+    messages name the expected shape, ``expected``, the same way everywhere.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} expects a torch.Tensor of shape {expected}; got {type(x).__name__}.")
+    if x.dim() != 4:
+        hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
+        raise ValueError(f"{name} expects a 4-D batch of shape {expected}; got shape {tuple(x.shape)}.{hint}")
+    _, c, h, w = x.shape
+    if c != in_channels:
+        raise ValueError(
+            f"{name} expects {in_channels} input channel(s), shape {expected}; got {c} channel(s) in shape "
+            f"{tuple(x.shape)}. Build the model with in_channels={c} or convert the images."
+        )
+    return h, w
 
 
 class ImageClassifier(nn.Module):
@@ -61,20 +81,7 @@ class ImageClassifier(nn.Module):
     def check_input(self, x: Tensor) -> None:
         """Raise ``ValueError`` naming the expected shape when ``x`` does not fit this network."""
         name = type(self).__name__
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name} expects a torch.Tensor of shape {self.expected_shape()}; got {type(x).__name__}.")
-        if x.dim() != 4:
-            hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
-            raise ValueError(
-                f"{name} expects a 4-D batch of shape {self.expected_shape()}; got shape {tuple(x.shape)}.{hint}"
-            )
-        _, c, h, w = x.shape
-        if c != self.in_channels:
-            raise ValueError(
-                f"{name} expects {self.in_channels} input channel(s), shape {self.expected_shape()}; "
-                f"got {c} channel(s) in shape {tuple(x.shape)}. Build the model with in_channels={c} "
-                f"or convert the images."
-            )
+        h, w = check_image_batch(x, name, self.in_channels, self.expected_shape())
         if self.fixed_input_size is not None and (h, w) != tuple(self.fixed_input_size):
             raise ValueError(
                 f"{name} expects inputs of shape {self.expected_shape()}; got {tuple(x.shape)}. "

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ..layers.unet_stages import DoubleConv, UNetDown, UNetUp
 from ..registry import register_model
-from ._base import StageInfo, check_positive
+from ._base import StageInfo, check_image_batch, check_positive
 
 __all__ = ["UNet", "unet"]
 
@@ -134,20 +134,7 @@ class UNet(nn.Module):
     def check_input(self, x: Tensor) -> None:
         """Raise ``ValueError`` naming the expected shape when ``x`` does not fit this network."""
         name = type(self).__name__
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name} expects a torch.Tensor of shape {self.expected_shape()}; got {type(x).__name__}.")
-        if x.dim() != 4:
-            hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
-            raise ValueError(
-                f"{name} expects a 4-D batch of shape {self.expected_shape()}; got shape {tuple(x.shape)}.{hint}"
-            )
-        _, c, h, w = x.shape
-        if c != self.in_channels:
-            raise ValueError(
-                f"{name} expects {self.in_channels} input channel(s), shape {self.expected_shape()}; "
-                f"got {c} channel(s) in shape {tuple(x.shape)}. Build the model with in_channels={c} "
-                f"or convert the images."
-            )
+        h, w = check_image_batch(x, name, self.in_channels, self.expected_shape())
         for side in (h, w):
             if self.output_side(side) is None:
                 reason = (
