@@ -6,7 +6,7 @@ normalised float tensors one sample at a time, so a few thousand images cost a f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -111,6 +111,18 @@ class DataBundle:
         c, h, w = self.input_size
         return (f"data: {self.name}, {len(self.train):,} training / {len(self.test):,} test images "
                 f"of {c}x{h}x{w} ({self.reason})")
+
+    def with_distorted_copies(self, copies: int, seed: int = 0, **distortion: float) -> DataBundle:
+        """A copy of this bundle whose training set also holds ``copies`` distorted copies of each image.
+
+        See :func:`cnnbook.data.distort.distorted_copies`; the test set is unchanged.
+        """
+        from .distort import distorted_copies
+
+        images, targets = distorted_copies(self.train.images, self.train.targets, copies, seed, **distortion)
+        train = ImageTensorDataset(images, targets, self.train.mean.flatten().tolist(), self.train.std.flatten().tolist(),
+                                   self.train.image_size, self.train.transform)
+        return replace(self, train=train, extra={**self.extra, "distorted_copies": copies})
 
     def loaders(
         self, batch_size: int | None = None, shuffle: bool = True, seed: int = 0,

@@ -60,8 +60,8 @@ BUDGETS: dict[str, NASBudget] = {
     # 2-core CPU, the whole chapter in <= 3 minutes: 16x16 digits, candidates of ~10K parameters.
     "budget": NASBudget(
         mode="budget", data="digits", image_size=16, channels=8, cells_per_stage=1, val_size=300,
-        eval_epochs=2, batch_size=32, lr=3e-3, evaluations=30, population=8, tournament=3,
-        darts_epochs=4, final_epochs=10,
+        eval_epochs=1, batch_size=32, lr=3e-3, evaluations=25, population=8, tournament=3,
+        darts_epochs=4, final_epochs=8,
     ),
     # A GPU: CIFAR-10 (or the generated colour shapes offline), wider and deeper candidates, more of them.
     "full": NASBudget(
