@@ -1,0 +1,112 @@
+"""The training helper: a tiny model learns a tiny task, histories are complete, runs repeat exactly."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from cnnbook.train import History, aux_loss, evaluate, fit, get_device, plot_history, set_seed
+
+
+def _blobs(n: int = 256, seed: int = 0) -> TensorDataset:
+    """Two well separated Gaussian blobs as 1x4x4 'images'."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randn(n, 1, 4, 4, generator=g) + (y.float() * 4 - 2).view(-1, 1, 1, 1)
+    return TensorDataset(x, y)
+
+
+def _model() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def _loaders() -> tuple[DataLoader, DataLoader]:
+    return (DataLoader(_blobs(), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0)),
+            DataLoader(_blobs(128, seed=1), batch_size=64))
+
+
+def test_tiny_model_learns() -> None:
+    train, test = _loaders()
+    set_seed(0)
+    history = fit(_model(), train, test, epochs=3, lr=0.05, progress=False)
+    assert history.final_test_acc > 0.95
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+def test_history_fields() -> None:
+    train, test = _loaders()
+    history = fit(_model(), train, test, epochs=2, lr=1e-2, optimizer="adam", schedule="cosine", progress=False)
+    assert isinstance(history, History) and history.epochs == 2
+    for values in history.as_dict().values():
+        assert len(values) == 2
+    assert history.time[0] <= history.time[1] == history.train_time
+    assert all(0 <= a <= 1 for a in history.train_acc + history.test_acc)
+    no_test = fit(_model(), train, None, epochs=1, lr=1e-2, progress=False)
+    assert no_test.test_acc == [] and len(no_test.train_acc) == 1
+
+
+def test_same_seed_same_run() -> None:
+    runs = []
+    for _ in range(2):
+        train, test = _loaders()
+        set_seed(1)
+        model = _model()
+        runs.append((fit(model, train, test, epochs=2, lr=0.05, seed=1, progress=False), model))
+    (h1, m1), (h2, m2) = runs
+    assert h1.train_loss == h2.train_loss and h1.test_acc == h2.test_acc
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+
+
+def test_evaluate_matches_history() -> None:
+    train, test = _loaders()
+    model = _model()
+    history = fit(model, train, test, epochs=1, lr=0.05, progress=False)
+    loss, acc = evaluate(model, test)
+    assert acc == pytest.approx(history.test_acc[-1]) and loss == pytest.approx(history.test_loss[-1])
+
+
+class _WithAux(nn.Module):
+    """Returns (main, aux) in training mode, like GoogLeNet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _model()
+        self.aux = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+
+    def forward(self, x: torch.Tensor):
+        return (self.body(x), self.aux(x)) if self.training else self.body(x)
+
+
+def test_tuple_outputs_need_a_loss_function() -> None:
+    train, test = _loaders()
+    with pytest.raises(TypeError, match="aux_loss"):
+        fit(_WithAux(), train, test, epochs=1, lr=0.05, progress=False)
+    history = fit(_WithAux(), train, test, epochs=2, lr=0.05, loss_fn=aux_loss(0.3), progress=False)
+    assert history.final_test_acc > 0.9
+
+
+def test_bad_arguments() -> None:
+    train, test = _loaders()
+    with pytest.raises(ValueError, match="optimizer"):
+        fit(_model(), train, test, epochs=1, lr=0.1, optimizer="rmsprop", progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        fit(_model(), train, test, epochs=0, lr=0.1, progress=False)
+
+
+def test_device_and_plot(monkeypatch) -> None:
+    monkeypatch.setenv("CNNBOOK_MODE", "budget")
+    assert get_device().type == "cpu"
+    train, test = _loaders()
+    histories = {"a": fit(_model(), train, test, epochs=2, lr=0.05, progress=False),
+                 "b": fit(_model(), train, None, epochs=2, lr=0.01, progress=False)}
+    fig = plot_history(histories, title="two runs")
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
