@@ -20,6 +20,15 @@ from cnnbook.nas import (
     random_search, regularized_evolution, reinforce_search, tournament_select,
 )
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> object:
+    """The networks here are tiny: one thread is faster, and immune to a busy machine. Restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TARGET = ("conv3x3", "skip", "conv5x5", "none", "sep_conv3x3", "max_pool3x3")
 TINY = SearchSpace(ops=("none", "skip", "conv3x3"), nodes=3)  # 3 edges, 27 architectures
 
@@ -319,3 +328,34 @@ def test_nas_data_split_and_budgets() -> None:
     assert nas_budget("budget").evaluations < nas_budget("full").evaluations
     with pytest.raises(ValueError, match="CNNBOOK_MODE"):
         nas_budget("huge")
+
+
+def test_load_nas_data_in_budget_mode() -> None:
+    from cnnbook.nas import load_nas_data
+
+    budget = nas_budget("budget")
+    data = load_nas_data(budget)
+    assert data.input_size == (1, budget.image_size, budget.image_size)
+    assert len(data.val) == budget.val_size and len(data.train) + len(data.val) == 1437
+    assert data.num_classes == 10 and "digits" in data.name
+
+
+def test_plots_draw_from_histories() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cnnbook.nas import plot_cells, plot_mixing_weights, plot_policy, plot_search_progress
+
+    rl = reinforce_search(matches, 10, seed=0)
+    one = SearchHistory("one-shot")
+    one.add(TARGET, 0.5, 1.0)
+    figures = [
+        plot_cells({"target": TARGET, "empty": ("none",) * 6, "all skip": ("skip",) * 6, "x": TARGET}),
+        plot_search_progress([random_search(matches, 10, seed=0), rl, one]),
+        plot_policy(rl.extra["probs"]),
+        plot_mixing_weights(torch.softmax(torch.randn(5, 6, 6), dim=-1)),
+    ]
+    assert all(len(fig.axes) >= 1 for fig in figures)
+    plt.close("all")

@@ -1,12 +1,12 @@
 """Neural architecture search (chapter 13): one small search space and four ways to search it.
 
-- :mod:`~cnnbook.nas.space`: the cell-based search space (6 edges x 6 operations) and its networks;
-- :mod:`~cnnbook.nas.evaluate`: the environment: train a candidate briefly, return reward and cost;
-- :mod:`~cnnbook.nas.baseline`: random search, the baseline;
-- :mod:`~cnnbook.nas.evolution`: regularised evolution with tournament selection, crossover, mutation;
-- :mod:`~cnnbook.nas.reinforce`: a REINFORCE controller;
-- :mod:`~cnnbook.nas.darts`: DARTS, the continuous relaxation with a mixed operation on every edge;
-- :mod:`~cnnbook.nas.plots`: the chapter's figures (display only).
+- ``space``: the cell-based search space (6 edges x 6 operations) and its networks;
+- ``evaluate``: the environment: train a candidate briefly, return reward and cost;
+- ``baseline``: random search, the baseline;
+- ``evolution``: regularised evolution with tournament selection, crossover, mutation;
+- ``reinforce``: a REINFORCE controller;
+- ``darts``: DARTS, the continuous relaxation with a mixed operation on every edge;
+- ``plots``: the chapter's figures (display only).
 
 >>> from cnnbook.nas import Evaluator, load_nas_data, nas_budget, regularized_evolution
 >>> budget = nas_budget()                      # sizes of the current mode (budget or full)

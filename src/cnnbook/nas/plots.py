@@ -7,9 +7,58 @@ from typing import Any, Sequence
 from torch import Tensor
 
 from .evaluate import SearchHistory
-from .space import SPACE, SearchSpace
+from .space import SPACE, Arch, SearchSpace
 
-__all__ = ["plot_search_progress", "plot_mixing_weights", "plot_policy"]
+# One colour per operation, the same in every figure of the chapter.
+OP_COLOURS = {"none": "#bbbbbb", "skip": "C0", "max_pool3x3": "C2", "conv3x3": "C3", "conv5x5": "C1",
+              "sep_conv3x3": "C4"}
+
+
+def _edge_bend(i: int, j: int) -> float:
+    """Curvature of edge i -> j: straight between neighbours, longer edges above or below the chain."""
+    if j - i == 1:
+        return 0.0
+    rad = 0.35 + 0.1 * (j - i - 1)  # longer edges bend more, so their labels do not collide
+    return -rad if i % 2 == 0 else rad  # negative bends upward: (0,2) and (0,3) above, (1,3) below
+
+
+def plot_cells(archs: dict[str, Arch], space: SearchSpace = SPACE, title: str | None = None, cols: int = 3) -> Any:
+    """Each architecture drawn as its cell: nodes 0 (input) ... n-1 (output), one labelled arrow per edge.
+
+    ``none`` edges are left out (they carry nothing); every other edge is coloured by its operation.
+    At most ``cols`` cells per row.
+    """
+    import matplotlib.pyplot as plt
+
+    cols = min(cols, len(archs))
+    rows = -(-len(archs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.2 * rows), squeeze=False,
+                             constrained_layout=True)
+    for ax in axes.flat[len(archs):]:
+        ax.axis("off")
+    for ax, (label, arch) in zip(axes.flat, archs.items()):
+        arch = space.validate(arch)
+        for (i, j), op in zip(space.edges, arch):
+            if op == "none":
+                continue
+            bend = _edge_bend(i, j)
+            ax.annotate("", xy=(j, 0), xytext=(i, 0), arrowprops=dict(
+                arrowstyle="-|>", color=OP_COLOURS[op], lw=2, shrinkA=11, shrinkB=11,
+                connectionstyle=f"arc3,rad={bend}"))
+            height = -0.5 * bend * (j - i)  # the middle of the arc
+            ax.text((i + j) / 2, height + (0.07 if bend == 0 else 0), op, ha="center",
+                    va="bottom" if height >= 0 else "top", fontsize=8, color=OP_COLOURS[op])
+        for node in range(space.nodes):
+            ax.plot(node, 0, "o", ms=18, mfc="white", mec="black")
+            ax.text(node, 0, str(node), ha="center", va="center", fontsize=9)
+        ax.set(xlim=(-0.4, space.nodes - 0.6), ylim=(-0.65, 1.0), aspect="equal")
+        ax.set_title(label, fontsize=11)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+__all__ = ["plot_cells", "plot_search_progress", "plot_mixing_weights", "plot_policy"]
 
 
 def plot_search_progress(histories: Sequence[SearchHistory], title: str | None = None) -> Any:

@@ -12,7 +12,7 @@ different search methods can be compared on exactly the same architectures, and 
   ``sep_conv3x3`` (depthwise-separable, MobileNet's block). The convolutions are the package's
   :class:`~cnnbook.layers.ConvBNAct` and :class:`~cnnbook.layers.DepthwiseSeparableConv`.
 - an **architecture** is plain data: a tuple with one operation name per edge, in the order of
-  :attr:`SearchSpace.edges`. With 6 operations and 6 edges the space holds 6**6 = 46,656 of them.
+  :attr:`SearchSpace.edges`. With 6 operations and 6 edges the space holds ``6 ** 6 = 46,656`` of them.
 - the **network** around the cells is fixed (the "macro skeleton"): a stride-2 stem, a stage of cells
   at ``channels`` channels, a stride-2 reduction to ``2 * channels``, a second stage of cells, global
   average pooling and a linear classifier. Every cell of the network uses the same architecture, as
@@ -115,7 +115,7 @@ class SearchSpace:
 
     @property
     def size(self) -> int:
-        """Number of architectures: one choice of ``len(ops)`` per edge."""
+        """How many architectures the space holds, ``len(ops) ** num_edges`` (one choice per edge)."""
         return len(self.ops) ** self.num_edges
 
     def validate(self, arch: Sequence[str]) -> Arch:
