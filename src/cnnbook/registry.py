@@ -13,9 +13,10 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
-__all__ = ["ModelInfo", "register_model", "list_models", "get_model", "get_model_info"]
+__all__ = ["ModelInfo", "register_model", "list_models", "get_model", "get_meta_model", "get_model_info"]
 
 
 @dataclass(frozen=True)
@@ -121,3 +122,13 @@ def get_model(name: str, *, weights: str | None = None, **kwargs: Any) -> nn.Mod
 
         load_weights(model, info, weights)
     return model
+
+
+def get_meta_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered network on PyTorch's ``meta`` device: shapes and no data.
+
+    Enough for counting parameters and mult-adds (:mod:`cnnbook.calc`) of networks as large as VGG-19
+    without allocating their weights, which keeps a Binder session (1-2 GB) well within memory.
+    """
+    with torch.device("meta"):
+        return get_model(name, **kwargs)
