@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
 STAMP  := $(VENV)/.installed-$(DEPS_HASH)
 
-.PHONY: venv book test browser bench clean-book clean
+.PHONY: venv book test browser sandbox bench clean-book clean
 
 venv: $(STAMP)
 
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . --all -W -n --keep-going
 
-test: $(STAMP) browser
+test: $(STAMP) browser sandbox
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 # The widget tests drive Debian's Chromium headless with Playwright (Playwright's own browser
@@ -38,6 +38,15 @@ browser:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# The autograder runs every student's kernel in a bubblewrap sandbox (autograder/grader_plugins.py);
+# the integrity tests grade crafted submissions in it. Installed once, as root or through sudo.
+sandbox:
+	@if ! command -v bwrap >/dev/null; then \
+	  echo "Installing bubblewrap for the isolated autograder"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap >/dev/null; \
 	fi
 
 bench: $(STAMP)

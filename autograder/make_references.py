@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 import cnnbook
 from cnnbook import grading
+from cnnbook.nas.darts import MixedOp  # ch13: the reference DARTS edge, MixedOp(channels, ops)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE / "references"
@@ -731,23 +732,12 @@ def _() -> dict[str, Any]:
     return {"title": "count_architectures", "cases": cases}
 
 
-class _MixedOp(nn.Module):
-    def __init__(self, channels: int, op_names: list[str]) -> None:
-        super().__init__()
-        from cnnbook.nas.space import make_op
-
-        self.ops = nn.ModuleList([make_op(name, channels) for name in op_names])
-
-    def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self.ops))
-
-
 @item("ch13_nas/mixed_op")
 def _() -> dict[str, Any]:
     cases = []
     for c, names, hw in [(6, ["none", "skip", "max_pool3x3", "conv3x3", "conv5x5", "sep_conv3x3"], 5),
                          (4, ["conv3x3", "skip"], 6), (8, ["sep_conv3x3", "none", "max_pool3x3"], 4)]:
-        mixed = f64(_MixedOp(c, names))
+        mixed = f64(MixedOp(c, names))  # the package's DARTS edge is the reference
         _randomise_bn(mixed)
         start = state(mixed)
         steps = []
@@ -757,7 +747,7 @@ def _() -> dict[str, Any]:
             mixed.train(mode == "train")
             steps.append({"mode": mode, "args": [x, weights], "expected": mixed(x, weights)})
         cases.append(case(f"MixedOp({c}, {names}), input {(2, c, hw, hw)}",
-                          init_kwargs={"channels": c, "op_names": names}, state_dict=start, steps=steps))
+                          init_kwargs={"channels": c, "ops": names}, state_dict=start, steps=steps))
     return {"title": "MixedOp", "cases": cases}
 
 

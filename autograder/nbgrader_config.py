@@ -33,7 +33,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from grader_plugins import (  # noqa: E402
-    GuardedExecute,
+    FlagForReview,
+    TrustedExecute,
     LimitOutputSize,
     ReadableOrBlankExporter,
     ReportScores,
@@ -64,6 +65,10 @@ c.Execute.kernel_name = "python3"
 c.Execute.timeout = 60
 c.Execute.startup_timeout = 120
 c.Execute.interrupt_on_timeout = True
+# A notebook that floods its output channel (one 50 MB line) is not a reason to abandon the student:
+# wait up to 10 s for the rest of a cell's output, then go on without it.
+c.Execute.iopub_timeout = 10
+c.Execute.raise_on_iopub_timeout = False
 # Put back test cells a student deleted (they run and are graded); never trust a submission's cells.
 c.OverwriteCells.add_missing_cells = True
 # Only students in the class list are graded (`nbgrader db student add` / `import`); others are
@@ -72,18 +77,36 @@ c.Autograde.create_student = False
 # Unreadable submissions (invalid JSON) are graded as blank instead of aborting: grader_plugins.py.
 c.Autograde.exporter_class = ReadableOrBlankExporter
 c.Autograde.autograde_preprocessors = [
-    GuardedExecute,            # nbgrader's Execute, surviving a kernel that dies mid-notebook
+    TrustedExecute,            # isolated kernel; hidden tests judged outside it; survives a dying kernel
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,               # at most 1000 lines per cell ...
     LimitOutputSize,           # ... and 20,000 characters per output
     StderrIsNotFailure,        # a warning on stderr does not cost a passing test its points
     SaveAutoGrades,
+    FlagForReview,             # tampering constructs or a hidden error: scores kept, marked for review
     ReportScores,              # one log line per student and notebook
     AssignLatePenalties,
     CheckCellMetadata,
 ]
 c.LimitOutput.max_lines = 1000
+
+# ---- integrity (book/autograder_guide.md, "What the grader defends") -------------------------------
+# CNNBOOK_ISOLATION=bwrap (default): every kernel runs in a bubblewrap sandbox (read-only system, no
+# network, only its own folder writable, resource limits); =none grades unisolated, with a warning per
+# notebook. Without bubblewrap, isolated grading stops with an error: it never falls back silently.
+c.TrustedExecute.isolation = os.environ.get("CNNBOOK_ISOLATION", "bwrap")
+c.TrustedExecute.references_dir = str(HERE / "references")
+c.TrustedExecute.release_manifest = str(HERE / "RELEASE.sha256")
+c.TrustedExecute.memory_gb = 8.0        # address space of one kernel (torch alone maps ~3 GiB)
+c.TrustedExecute.cpu_seconds = 900      # CPU time of one notebook
+c.TrustedExecute.max_processes = 1024   # processes + threads of the sandbox user (as root)
+# Before `nbgrader autograde`: back the gradebook up and snapshot every score; after it, report any
+# score that changed outside the batch being graded (integrity.py).
+if len(sys.argv) > 1 and os.path.basename(sys.argv[0]).startswith("nbgrader") and sys.argv[1] == "autograde":
+    import integrity  # noqa: E402
+
+    integrity.guard_autograde(HERE, sys.argv[2:])
 
 # ---- feedback -------------------------------------------------------------------------------------
 # Stock feedback shows the source of the hidden tests; the course keeps it hidden (the outcome and the

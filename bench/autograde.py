@@ -3,6 +3,7 @@ in parallel (one `nbgrader autograde --student` process per worker).
 
     python bench/autograde.py                       # 20 students of ch02_lenet, workers = CPU count
     python bench/autograde.py --students 40 --workers 4 --assignment ch07_batchnorm
+    python bench/autograde.py --isolation           # 20 students serially, isolated vs unisolated kernels
 
 Everything runs in a temporary copy of the course (autograder/, solutions/<assignment>/, a fresh
 release), so the repository's gradebook is never touched. Submissions are the reference solution
@@ -163,12 +164,54 @@ def run(assignment: str, n_students: int, workers: int) -> int:
     return 0
 
 
+def isolation_cost(assignment: str, n_students: int, repeats: int = 2, max_ratio: float = 1.5) -> int:
+    """Grade the same class serially with unisolated kernels, then in the bubblewrap sandbox; report the
+    wall-time ratio (the issue's budget: at most ``max_ratio``) and check that the scores agree."""
+    students = [f"s{i:03d}" for i in range(n_students)]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore"}
+    env.pop("CNNBOOK_REFERENCES", None)
+    runs: dict[str, list[float]] = {"none": [], "bwrap": []}
+    results: dict[str, dict[str, float | None]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Path(tmp)
+        os.chmod(course, 0o755)
+        _make_course(course, assignment, students, env)
+        # A B B A ...: a machine whose load drifts during the benchmark favours neither mode
+        order = [m for i in range(repeats) for m in (("none", "bwrap") if i % 2 == 0 else ("bwrap", "none"))]
+        for mode in order:
+            _reset(course)
+            t0 = time.perf_counter()
+            proc = _nbgrader(course, "autograde", assignment, "--force", env={**env, "CNNBOOK_ISOLATION": mode})
+            runs[mode].append(time.perf_counter() - t0)
+            if proc.returncode:
+                raise SystemExit(f"autograde ({mode}) failed:\n{proc.stderr[-3000:]}")
+            results[mode] = _scores(course, assignment, students)
+    times = {mode: sum(ts) / len(ts) for mode, ts in runs.items()}
+    ratio = times["bwrap"] / times["none"]
+    print(f"\nAutograding {assignment}: {n_students} simulated students, serially, {os.cpu_count()} CPU cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for mode, label in (("none", "unisolated kernels"), ("bwrap", "isolated (bwrap)  ")):
+        each = ", ".join(f"{t:.1f}" for t in runs[mode])
+        print(f"{label}: {times[mode]:.1f} s mean of {len(runs[mode])} runs ({each}); "
+              f"{times[mode] / n_students:.1f} s per submission")
+    print(f"ratio isolated / unisolated: {ratio:.2f} (budget {max_ratio})")
+    if results["none"] != results["bwrap"]:
+        print(f"SCORES DIFFER: {results}")
+        return 1
+    print(f"every student's score is the same in both runs (total {sum(v or 0 for v in results['none'].values()):g})")
+    return 0 if ratio <= max_ratio else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assignment", default="ch02_lenet")
     parser.add_argument("--students", type=int, default=20)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--isolation", action="store_true", help="isolated vs unisolated grading, serially")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each mode, in A B B A order (--isolation)")
     args = parser.parse_args()
+    if args.isolation:
+        return isolation_cost(args.assignment, args.students, args.repeats)
     return run(args.assignment, args.students, args.workers)
 
 

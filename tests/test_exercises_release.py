@@ -3,7 +3,7 @@
 The release is regenerated from the instructor source into a temporary course and compared, notebook
 by notebook, with the committed exercises/. Fix a difference by regenerating, never by editing exercises/:
 
-    cd autograder && nbgrader generate_assignment "*" --force
+    cd autograder && nbgrader generate_assignment "*" --force && python integrity.py manifest
 """
 
 from __future__ import annotations
@@ -91,3 +91,16 @@ def _announced_total(nb: nbformat.NotebookNode) -> float:
     first = nb.cells[0].source
     words = first.split("*Chapter", 1)[1].split(".", 2)[1]  # " 9 points: 8 graded automatically, ..."
     return float(words.split("points")[0].strip())
+
+
+def test_release_manifest_matches_the_release() -> None:
+    """autograder/RELEASE.sha256 (checked before every autograde run) lists exactly the committed release."""
+    sys.path.insert(0, str(REPO / "autograder"))
+    try:
+        from grader_plugins import verify_release_manifest
+    finally:
+        sys.path.remove(str(REPO / "autograder"))
+    manifest = REPO / "autograder" / "RELEASE.sha256"
+    assert verify_release_manifest(manifest) == [], "run `python autograder/integrity.py manifest`"
+    listed = {line.split("  ", 1)[1] for line in manifest.read_text().splitlines() if line.strip()}
+    assert listed == {p.relative_to(REPO).as_posix() for p in (REPO / "exercises").glob("*/*.ipynb")}

@@ -391,4 +391,114 @@ def test_nbgrader_configuration() -> None:
     assert 30 <= config.Execute.timeout <= 600
     names = [cls.__name__ for cls in config.Autograde.autograde_preprocessors]
     assert names.index("StderrIsNotFailure") < names.index("SaveAutoGrades") < names.index("ReportScores")
-    assert names[0] == "GuardedExecute"
+    assert names[0] == "TrustedExecute"  # a GuardedExecute that isolates the kernel and judges outside it
+    assert names.index("SaveAutoGrades") < names.index("FlagForReview")
+    assert config.TrustedExecute.isolation in ("bwrap", "none")
+    assert Path(config.TrustedExecute.references_dir) == REFERENCES
+
+
+# ---- trusted grading: records written in the student's kernel, judged outside it ------------------------------
+class _LeNet(nn.Module):
+    def __init__(self, num_classes: int = 10, relu2: bool = True) -> None:
+        super().__init__()
+        self.relu2 = relu2
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 3), nn.Conv2d(6, 16, 3)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(576, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = self.conv2(x)
+        x = nn.functional.max_pool2d(torch.relu(x) if self.relu2 else x, 2)
+        x = torch.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc3(torch.relu(self.fc2(x)))
+
+
+def _recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, item: str, run) -> tuple[list | None, str]:  # noqa: ANN001
+    """Run a checker as the student's kernel does under the grader (no expected values), load the record."""
+    inputs = tmp_path / "inputs"
+    ref = grading.load_reference(item)
+    grading.save_reference({k: v for k, v in grading.inputs_only(ref).items() if k != "format"},
+                           inputs / f"{item}.pt")
+    records = tmp_path / "records"
+    records.mkdir(exist_ok=True)
+    monkeypatch.setenv(grading.RECORD_ENV, str(records))
+    monkeypatch.setenv("CNNBOOK_REFERENCES", str(inputs))
+    run()  # never raises for a wrong answer: nothing to compare with in the kernel
+    monkeypatch.delenv(grading.RECORD_ENV)
+    monkeypatch.delenv("CNNBOOK_REFERENCES")
+    return grading.load_record(item, records)
+
+
+def test_inputs_only_has_no_expected_values() -> None:
+    for item in ("ch02_lenet/lenet", "ch02_lenet/conv_output_size", "ch07_batchnorm/batchnorm_train"):
+        text = repr(grading.inputs_only(grading.load_reference(item)))
+        assert "'expected" not in text
+
+
+def test_trusted_judge_gives_the_same_verdict_and_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    item = "ch02_lenet/lenet"
+    ref = grading.load_reference(item)
+    cases, why = _recorded(tmp_path, monkeypatch, item, lambda: grading.check_module(_LeNet, item))
+    assert why == "" and grading.judge(item, "module", cases, ref) is None
+    wrong = lambda num_classes=10: _LeNet(num_classes, relu2=False)  # noqa: E731
+    cases, why = _recorded(tmp_path, monkeypatch, item, lambda: grading.check_module(wrong, item))
+    message = grading.judge(item, "module", cases, ref)
+    with pytest.raises(grading.GradingError) as local:
+        grading.check_module(wrong, item)
+    assert message == str(local.value) and "values differ beyond" in message
+
+
+class Always(int):
+    """An int that claims to equal anything."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = int.__hash__
+
+
+def test_lying_results_and_bad_records_score_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    item = "ch02_lenet/count_parameters"
+    ref = grading.load_reference(item)
+
+    class Lies(torch.Tensor):
+        pass
+
+    cases, _ = _recorded(tmp_path, monkeypatch, item, lambda: grading.check_function(lambda m: Always(0), item))
+    assert "got Always" in grading.judge(item, "function", cases, ref)
+    assert grading.to_plain(torch.zeros(2).as_subclass(Lies)) == {"__unsupported__": "Lies"}
+    records = tmp_path / "records"
+    path = grading.record_path(records, item)
+    torch.save({"format": 1, "item": item, "cases": [{"measured": Always(3)}]}, path)  # a pickled class
+    cases, why = grading.load_record(item, records)
+    assert cases is None and why.startswith("malformed")
+    assert "is malformed" in grading.judge(item, "function", cases, ref, why_missing=why)
+    path.unlink()
+    path.symlink_to(REFERENCES / f"{item}.pt")  # a link to the reference itself
+    assert grading.load_record(item, records) == (None, "unreadable (Too many levels of symbolic links)")
+    path.unlink()
+    assert grading.load_record(item, records) == (None, "missing")
+    assert "no result was recorded" in grading.judge(item, "function", None, ref)
+
+
+def test_sandbox_command_hides_the_course(tmp_path: Path) -> None:
+    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    if shutil.which("bwrap") is None:
+        with pytest.raises(RuntimeError, match="bubblewrap"):
+            plugins.sandbox_command([sys.executable], tmp_path, tmp_path)
+        return
+    cmd = plugins.sandbox_command([sys.executable, "-m", "ipykernel_launcher"], tmp_path / "s", tmp_path / "w",
+                                  uid=65534)
+    text = " ".join(cmd)
+    assert "--unshare-net" in cmd and "--clearenv" in cmd and "--as=" in text and "--nproc=" in text
+    bound = {cmd[i + 1] for i, a in enumerate(cmd) if a in ("--bind", "--ro-bind")}
+    assert not any(p == str(REPO) or p.startswith(str(REPO / "autograder")) or "solutions" in p for p in bound)
+
+
+def test_suspicious_constructs_are_found_in_student_cells_only() -> None:
+    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    nb = nbformat.read(REPO / "solutions" / "ch02_lenet" / "lenet.ipynb", as_version=4)
+    assert plugins.suspicious_constructs(nb) == []  # the reference solution is clean
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "count_parameters")
+    answer.source += "\nget_ipython().input_transformers_post.append(lambda lines: [])"
+    assert plugins.suspicious_constructs(nb)[0].startswith("an IPython hook")

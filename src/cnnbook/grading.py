@@ -83,6 +83,11 @@ __all__ = [
     "check_module",
     "check_value",
     "build_module_spec",
+    "judge",
+    "load_record",
+    "save_record",
+    "inputs_only",
+    "to_plain",
 ]
 
 # The dtype the grader runs student code in (inputs and loaded weights are cast to it).
@@ -510,32 +515,185 @@ def _fail(label: str, problems: Iterable[str], passed: int, total: int) -> None:
         raise GradingError(f"{label} failed{count}:\n" + "\n".join(problems))
 
 
-def _call_and_compare(fn: Callable[..., Any], case: Mapping[str, Any], device: torch.device) -> list[str]:
-    """Call ``fn`` on the case's inputs; compare the measured result (and the probe output, if any)."""
+# ---- running and judging -----------------------------------------------------------------------------
+# Every checker works in two steps. *Run*: call the student's code on the grader's inputs and keep what
+# is compared (plain tensors, numbers, strings and containers of them) in a "record"; the run never
+# reads an expected value. *Judge*: compare a record with the reference (:func:`judge`).
+#
+# Outside the grader (the book, the tests, an instructor's kernel) both steps happen in the same
+# interpreter and a failure raises at once. Under the autograder, ``CNNBOOK_GRADING_RECORD`` names a
+# folder: the checkers only run and save the record there (:func:`save_record`), and the trusted
+# grading step (``autograder/grader_plugins.py``), outside the student's interpreter, loads it with
+# :func:`load_record` and judges it against references the student's kernel cannot read.
+RECORD_ENV = "CNNBOOK_GRADING_RECORD"
+RECORD_FORMAT = 1
+RECORD_MAX_BYTES = 64 * 2**20  # a larger record is malformed
+EXPECTED_KEYS = ("expected", "expected_probe", "expected_state")  # what the student's kernel never sees
+
+
+class _Unsupported:
+    """Stands for a result of a type the grader does not record (named in the failure message)."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<an object of type {self.type_name}>"
+
+
+def _unsupported(type_name: str) -> Any:
+    cls = type(type_name, (_Unsupported,), {})  # type(x).__name__ reads as the student's type
+    return cls(type_name)
+
+
+def to_plain(value: Any, _depth: int = 0) -> Any:
+    """``value`` as data the grader can record: plain CPU tensors, numbers, strings, containers of them.
+
+    A tensor subclass, an object with a home-made ``__eq__`` or anything else becomes a marker saying
+    its type: it fails the comparison with a message naming that type.
+    """
+    if _depth > 20:
+        return {"__unsupported__": "a structure nested too deeply"}
+    if type(value) in (Tensor, nn.Parameter):
+        return value.detach().to("cpu").as_subclass(Tensor).clone()
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, torch.Size):
+        return tuple(int(v) for v in value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__module__ == "numpy":
+        return int(value)  # numpy integers and floats count as numbers, as before
+    if isinstance(value, numbers.Real) and type(value).__module__ == "numpy":
+        return float(value)
+    if type(value) in (list, tuple):
+        return type(value)(to_plain(v, _depth + 1) for v in value)
+    if type(value) is dict and all(type(k) is str for k in value):
+        return {k: to_plain(v, _depth + 1) for k, v in value.items()}
+    return {"__unsupported__": type(value).__name__}
+
+
+def _from_plain(value: Any, _depth: int = 0) -> Any:
+    """Check a loaded record (exact types only) and turn type markers back into :class:`_Unsupported`."""
+    if _depth > 25:
+        raise ValueError("nested too deeply")
+    if type(value) is nn.Parameter:
+        value = value.detach().as_subclass(Tensor)
+    if type(value) is Tensor:
+        if value.is_sparse or value.layout != torch.strided:
+            raise ValueError("a tensor that is not dense")
+        return value
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) in (list, tuple):
+        return type(value)(_from_plain(v, _depth + 1) for v in value)
+    if type(value) is dict or type(value).__name__ == "OrderedDict":
+        if not all(type(k) is str for k in value):
+            raise ValueError("a dict with keys that are not strings")
+        if set(value) == {"__unsupported__"} and type(value["__unsupported__"]) is str:
+            return _unsupported(value["__unsupported__"][:80])
+        return {k: _from_plain(v, _depth + 1) for k, v in value.items()}
+    raise ValueError(f"a value of type {type(value).__name__}")
+
+
+def recording_dir() -> Path | None:
+    """The folder the checkers save records in under the autograder, else None (judge at once)."""
+    env = os.environ.get(RECORD_ENV)
+    return Path(env) if env else None
+
+
+def record_path(folder: Path, item: str) -> Path:
+    return folder / (item.replace("/", "__") + ".pt")
+
+
+def save_record(item: str, cases: list[dict[str, Any]], folder: Path) -> Path:
+    """Save the record of ``item`` (see :func:`load_record`); written by the student's kernel."""
+    path = record_path(folder, item)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": RECORD_FORMAT, "item": item, "cases": to_plain(cases)}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_record(item: str, folder: Path) -> tuple[list[dict[str, Any]] | None, str]:
+    """Load the record of ``item`` written by a student's kernel: (cases, "") or (None, why not).
+
+    Trusted side. Only a regular file (no link), at most :data:`RECORD_MAX_BYTES`, loaded with
+    ``weights_only=True`` (no pickled objects), holding exact plain types, is accepted.
+    """
+    path = record_path(folder, item)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror})"
+    try:
+        import stat
+
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, "not a regular file"
+        if info.st_size > RECORD_MAX_BYTES:
+            return None, f"too large ({info.st_size:,} bytes)"
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            raw = torch.load(fh, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - anything that is not a clean record is malformed
+        return None, f"malformed ({type(exc).__name__})"
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    try:
+        if not isinstance(raw, dict) or raw.get("format") != RECORD_FORMAT or raw.get("item") != item:
+            raise ValueError("not a record of this item")
+        cases = _from_plain(raw["cases"])
+        if type(cases) is not list or not all(isinstance(c, dict) for c in cases):
+            raise ValueError("no list of cases")
+    except Exception as exc:  # noqa: BLE001
+        return None, f"malformed ({exc})"
+    return cases, ""
+
+
+def inputs_only(ref: Mapping[str, Any]) -> dict[str, Any]:
+    """A reference item without its expected values: what the student's kernel may read under the grader."""
+    ref = dict(ref)
+    _module_state_keys(ref)
+    return strip_expected(ref)
+
+
+def strip_expected(ref: Any) -> Any:
+    """``ref`` with every expected value removed, at any depth."""
+    if isinstance(ref, Mapping) and "__module__" not in ref:
+        return {k: strip_expected(v) for k, v in ref.items() if k not in EXPECTED_KEYS}
+    if isinstance(ref, list):
+        return [strip_expected(v) for v in ref]
+    return ref
+
+
+# What a record holds, per kind of check:
+#   function: {"measured": ..., "probed": ...}          or {"problems": [...]}
+#   module:   {"steps": [out, ...], "state": {...}}     or {"problems": [...]}   (steps run before a problem are kept)
+#   value:    {"value": ...}
+# plus "flags": numeric settings found changed right after the student's code ran (numerics_problems).
+def _flags(device: torch.device) -> list[str]:
+    return numerics_problems(device.type)
+
+
+def _run_function_case(fn: Callable[..., Any], case: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     args = _materialise(case.get("args", []), device)
     kwargs = _materialise(case.get("kwargs", {}), device)
     out = _run_student(lambda: fn(*args, **kwargs), device)
+    rec: dict[str, Any] = {"flags": _flags(device)}
     measure = case.get("measure", "value")
     try:
-        measured = MEASURES[measure](out)
+        rec["measured"] = MEASURES[measure](out)
     except GradingError as exc:
-        return [str(exc)]
+        return {**rec, "problems": [str(exc)]}
     except Exception as exc:  # noqa: BLE001 - the student's object could not be measured
-        return [f"could not measure the {measure} of the result: {exc!r}"]
-    name = "result" if measure == "value" else f"{measure} of the result"
-    names = case.get("output_names")
-    if names and isinstance(measured, (tuple, list)) and len(measured) == len(names):
-        problems = []
-        for part, got, want in zip(names, measured, case["expected"]):
-            problems += compare(got, want, part, GRADING_DTYPE)
-    elif names:
-        return [f"result: expected a tuple ({', '.join(names)}), got {type(measured).__name__}"
-                + (f" of {len(measured)} items" if isinstance(measured, (tuple, list)) else "")]
-    else:
-        problems = compare(measured, case["expected"], name, GRADING_DTYPE)
-    if not problems and "probe" in case:  # the returned module, run on a grader-chosen input
+        return {**rec, "problems": [f"could not measure the {measure} of the result: {exc!r}"]}
+    if "probe" in case:  # the returned module, run on a grader-chosen input
         if not isinstance(out, nn.Module):
-            return [f"expected the function to return an nn.Module, got {type(out).__name__}"]
+            rec["probe_problem"] = f"expected the function to return an nn.Module, got {type(out).__name__}"
+            return rec
         probe = _materialise(case["probe"], device)
         out = out.to(device=device, dtype=GRADING_DTYPE)
         if "probe_state" in case:  # the grader's weights, loaded by name into the returned module
@@ -543,12 +701,161 @@ def _call_and_compare(fn: Callable[..., Any], case: Mapping[str, Any], device: t
                 _load_state(out, case["probe_state"], case.get("optional_state", []), "the returned module",
                             partial=case.get("partial_state", False))
             except GradingError as exc:
-                return [str(exc)]
+                rec["probe_problem"] = str(exc)
+                return rec
         out.eval()
         with torch.no_grad():
-            probed = _run_student(lambda: out(*probe), device)
-        problems = compare(probed, case["expected_probe"], "output of the returned module", GRADING_DTYPE)
+            rec["probed"] = _run_student(lambda: out(*probe), device)
+        rec["flags"] = rec["flags"] + _flags(device)
+    return rec
+
+
+def _missing(what: str) -> list[str]:
+    return [f"{what}: no result was recorded (the check did not run to its end in your notebook)"]
+
+
+def _flag_problems(rec: Mapping[str, Any], name: str) -> list[str]:
+    flags = [f for f in rec.get("flags", []) if isinstance(f, str)]
+    return [f"{name}: cannot compare, numeric settings were changed: " + "; ".join(flags)] if flags else []
+
+
+def _judge_function_case(rec: Mapping[str, Any], case: Mapping[str, Any], device_type: str | None) -> list[str]:
+    if rec.get("problems"):
+        return [str(p) for p in rec["problems"]]
+    if "measured" not in rec:
+        return _missing("result")
+    measured = rec["measured"]
+    measure = case.get("measure", "value")
+    name = "result" if measure == "value" else f"{measure} of the result"
+    names = case.get("output_names")
+    if names and isinstance(measured, (tuple, list)) and len(measured) == len(names):
+        problems = []
+        for part, got, want in zip(names, measured, case["expected"]):
+            problems += compare(got, want, part, GRADING_DTYPE, device_type)
+    elif names:
+        return [f"result: expected a tuple ({', '.join(names)}), got {type(measured).__name__}"
+                + (f" of {len(measured)} items" if isinstance(measured, (tuple, list)) else "")]
+    else:
+        problems = compare(measured, case["expected"], name, GRADING_DTYPE, device_type)
+    if not problems:
+        problems = _flag_problems(rec, name) if _has_float(case["expected"]) else []
+    if not problems and "expected_probe" in case:
+        if rec.get("probe_problem"):
+            return [str(rec["probe_problem"])]
+        if "probed" not in rec:
+            return _missing("output of the returned module")
+        problems = compare(rec["probed"], case["expected_probe"], "output of the returned module", GRADING_DTYPE,
+                           device_type) or _flag_problems(rec, "output of the returned module")
     return problems
+
+
+def _has_float(expected: Any) -> bool:
+    if isinstance(expected, Tensor):
+        return expected.is_floating_point()
+    if isinstance(expected, (list, tuple)):
+        return any(_has_float(e) for e in expected)
+    if isinstance(expected, Mapping):
+        return any(_has_float(e) for e in expected.values())
+    return False
+
+
+def _run_module_case(factory: Callable[..., nn.Module], case: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    module = _seeded(lambda: factory(**case.get("init_kwargs", {})))
+    if not isinstance(module, nn.Module):
+        return {"problems": [f"expected an nn.Module, got {type(module).__name__}"]}
+    module = module.to(device=device, dtype=GRADING_DTYPE)
+    try:
+        _load_state(module, case.get("state_dict", {}), case.get("optional_state", []), "your module")
+    except GradingError as exc:
+        return {"problems": [str(exc)]}
+    rec: dict[str, Any] = {"steps": [], "flags": []}
+    for step in case["steps"]:
+        module.train(step["mode"] == "train")
+        args = _materialise(step["args"], device)
+        with torch.no_grad():
+            rec["steps"].append(_run_student(lambda: module(*args), device))
+        rec["flags"] = rec["flags"] + _flags(device)
+    own = module.state_dict()
+    rec["state"] = {key: own[key] for key in case.get("state_keys", []) if key in own}
+    return rec
+
+
+def _judge_module_case(rec: Mapping[str, Any], case: Mapping[str, Any], device_type: str | None) -> list[str]:
+    if rec.get("problems"):
+        return [str(p) for p in rec["problems"]]
+    steps = rec.get("steps")
+    if not isinstance(steps, list):
+        return _missing("output of step 1")
+    for j, step in enumerate(case["steps"]):
+        name = f"output of step {j + 1} ({step['mode']} mode)"
+        if j >= len(steps):
+            return _missing(name)
+        problems = compare(steps[j], step["expected"], name, GRADING_DTYPE, device_type)
+        if problems:
+            return problems
+    if _has_float([s["expected"] for s in case["steps"]]):
+        problems = _flag_problems(rec, "output of the module")
+        if problems:
+            return problems
+    state = rec.get("state") if isinstance(rec.get("state"), dict) else {}
+    for key, want in case.get("expected_state", {}).items():
+        if key not in state:
+            return [f"{key}: missing from the module after the forward passes"]
+        problems = compare(state[key], want, f"{key} after the forward passes", GRADING_DTYPE, device_type)
+        if problems:
+            return problems
+    return []
+
+
+def _case_label(ref: Mapping[str, Any], item: str, case: Mapping[str, Any], kind: str) -> str:
+    return f"{ref.get('title', item)}" + ("" if kind == "value" else f" ({_describe(case)})")
+
+
+def judge(item: str, kind: str, cases: list[Mapping[str, Any]] | None, ref: Mapping[str, Any],
+          device_type: str | None = None, why_missing: str = "missing", total: int | None = None) -> str | None:
+    """The failure message of ``item`` for the recorded ``cases`` (None when every case passes).
+
+    ``kind`` is "function", "module" or "value". The message is the one the checker raises when
+    it judges in the student's interpreter (same labels, same counts, first failing case).
+    """
+    refs = ref["cases"]
+    title = ref.get("title", item)
+    if cases is None:
+        if why_missing == "missing":
+            return (f"{title} failed:\nno result was recorded for the grader's check (the test cell did not "
+                    f"run to its end, or the notebook stopped before it)")
+        return f"{title} failed:\nthe result recorded for the grader's check is {why_missing}"
+    for i, case in enumerate(refs):
+        label = _case_label(ref, item, case, kind)
+        rec = cases[i] if i < len(cases) and isinstance(cases[i], Mapping) else {}
+        if kind == "function":
+            problems = _judge_function_case(rec, case, device_type)
+        elif kind == "module":
+            problems = _judge_module_case(rec, case, device_type)
+        else:
+            problems = (compare(rec["value"], case["expected"], "answer", GRADING_DTYPE, device_type)
+                        if "value" in rec else _missing("answer"))
+        if problems:
+            total = total or len(refs)
+            count = f" (case {i + 1} of {total})" if total > 1 else ""
+            return f"{label} failed{count}:\n" + "\n".join(problems)
+    return None
+
+
+def _finish(item: str, kind: str, ref: Mapping[str, Any], cases: list[dict[str, Any]]) -> None:
+    folder = recording_dir()
+    if folder is not None:  # under the autograder: the trusted step judges the record
+        save_record(item, cases, folder)
+        return
+    message = judge(item, kind, cases, ref)
+    if message:
+        raise GradingError(message)
+
+
+def _module_state_keys(ref: Mapping[str, Any]) -> None:
+    for case in ref["cases"]:
+        if "expected_state" in case and "state_keys" not in case:
+            case["state_keys"] = list(case["expected_state"])
 
 
 def check_function(fn: Callable[..., Any], item: str) -> None:
@@ -564,17 +871,23 @@ def check_function(fn: Callable[..., Any], item: str) -> None:
         raise GradingError(f"{item}: expected a function, got {type(fn).__name__}")
     ref = load_reference(item)
     device = grading_device()
-    cases = ref["cases"]
-    for i, case in enumerate(cases):
-        label = f"{ref.get('title', item)} ({_describe(case)})"
-        _fail(label, _call_and_compare(fn, case, device), i, len(cases))
+    folder = recording_dir()
+    cases: list[dict[str, Any]] = []
+    for case in ref["cases"]:
+        rec = _run_function_case(fn, case, device)
+        cases.append(rec)
+        if folder is None:  # judge at once: the first failing case raises, as a student expects
+            message = judge(item, "function", cases, {**ref, "cases": ref["cases"][: len(cases)]},
+                            total=len(ref["cases"]))
+            if message:
+                raise GradingError(message)
+    _finish(item, "function", ref, cases)
 
 
 def check_value(value: Any, item: str) -> None:
     """Compare a value the student computed (e.g. a count) with the one case of reference ``item``."""
     ref = load_reference(item)
-    (case,) = ref["cases"]
-    _fail(ref.get("title", item), compare(value, case["expected"], "answer", GRADING_DTYPE), 0, 1)
+    _finish(item, "value", ref, [{"value": value}])
 
 
 def _load_state(module: nn.Module, state: Mapping[str, Tensor], optional: Sequence[str], label: str,
@@ -604,33 +917,37 @@ def _load_state(module: nn.Module, state: Mapping[str, Tensor], optional: Sequen
             own[k].copy_(v)
 
 
+
+
 def check_module(factory: Callable[..., nn.Module], item: str) -> None:
     """Build the student's module for every case of ``item``, load the grader's weights, run the steps.
 
     A case holds ``init_kwargs`` (passed to ``factory``), ``state_dict`` (the grader's parameters and
     buffers, loaded by name), ``steps`` (each a mode, inputs and the expected output) and optionally
-    ``expected_state`` (parameters or buffers after the steps, e.g. BatchNorm's running statistics).
+    ``expected_state`` (parameters or buffers after the steps, e.g. BatchNorm's running statistics;
+    the names are also stored as ``state_keys``, which the student's kernel can read).
     """
     ref = load_reference(item)
+    _module_state_keys(ref)
     device = grading_device()
-    cases = ref["cases"]
-    for i, case in enumerate(cases):
-        label = f"{ref.get('title', item)} ({_describe(case)})"
-        module = _seeded(lambda: factory(**case.get("init_kwargs", {})))
-        if not isinstance(module, nn.Module):
-            raise GradingError(f"{label}: expected an nn.Module, got {type(module).__name__}")
-        module = module.to(device=device, dtype=GRADING_DTYPE)
-        _load_state(module, case.get("state_dict", {}), case.get("optional_state", []), label)
-        for j, step in enumerate(case["steps"]):
-            module.train(step["mode"] == "train")
-            args = _materialise(step["args"], device)
-            with torch.no_grad():
-                out = _run_student(lambda: module(*args), device)
-            name = f"output of step {j + 1} ({step['mode']} mode)"
-            _fail(label, compare(out, step["expected"], name, GRADING_DTYPE), i, len(cases))
-        if "expected_state" in case:
-            own = module.state_dict()
-            for key, want in case["expected_state"].items():
-                if key not in own:
-                    _fail(label, [f"{key}: missing from the module after the forward passes"], i, len(cases))
-                _fail(label, compare(own[key], want, f"{key} after the forward passes", GRADING_DTYPE), i, len(cases))
+    folder = recording_dir()
+    cases: list[dict[str, Any]] = []
+    for case in ref["cases"]:
+        cases.append(_run_module_case(factory, case, device))
+        if folder is None:
+            message = judge(item, "module", cases, {**ref, "cases": ref["cases"][: len(cases)]},
+                            total=len(ref["cases"]))
+            if message:
+                raise GradingError(message)
+    _finish(item, "module", ref, cases)
+
+
+def cell_done(grade_id: str, token: str) -> None:
+    """Under the autograder: the test cell ``grade_id`` ran to its last line (the grader appends this call).
+
+    A test cell whose error was hidden from the grader (a custom exception handler, ``sys.excepthook``)
+    never reaches its last line, so it has no such record and scores 0.
+    """
+    folder = recording_dir()
+    if folder is not None:
+        (folder / f"__cell__{grade_id}").write_text(token)

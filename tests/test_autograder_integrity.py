@@ -1,0 +1,336 @@
+"""Autograder integrity (issue 7): crafted submissions that try to raise their own score, read what they
+must not, or touch other students' grades, graded for real by `nbgrader autograde` in one isolated run
+beside honest submissions. Each asserts the exact score the honest work in it deserves.
+
+Assignment ch02_lenet/lenet, 8 autograded points: test_conv_output_size 2, test_lenet_flat_features 1,
+test_lenet_shapes 1 (visible only), test_lenet_values 2 (hidden only), test_count_parameters 2.
+Most attacks wrap a wrong LeNet (no second ReLU: test_lenet_values must score 0) in a trick that would
+pass the hidden test under stock nbgrader.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ASSIGNMENT, NOTEBOOK, COURSE_ID = "ch02_lenet", "lenet", "cnnbook"
+AUTO = {"test_conv_output_size": 2.0, "test_lenet_flat_features": 1.0, "test_lenet_shapes": 1.0,
+        "test_lenet_values": 2.0, "test_count_parameters": 2.0}
+NO_RELU = ("torch.relu(self.conv2(x))", "self.conv2(x)")
+
+
+def scores(**changes: float) -> dict[str, float]:
+    return {**AUTO, **changes}
+
+
+WRONG = scores(test_lenet_values=0)  # what the wrong LeNet deserves
+
+
+def _answers() -> dict[str, str]:
+    nb = nbformat.read(REPO / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: "\n".join(
+        ln for ln in c.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+        for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def notebook(root: Path, edits: dict[str, Callable[[str], str]] | None = None, wrong: bool = True) -> nbformat.NotebookNode:
+    nb = nbformat.read(root / "exercises" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    answers = _answers()
+    if wrong:
+        answers["lenet_module"] = answers["lenet_module"].replace(*NO_RELU)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+        if gid in (edits or {}):
+            cell.source = edits[gid](cell.source)
+    return nb
+
+
+def cell(nb: nbformat.NotebookNode, gid: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def prepend(code: str) -> Callable[[str], str]:
+    return lambda source: code + "\n" + source
+
+
+def append(code: str) -> Callable[[str], str]:
+    return lambda source: source + "\n" + code
+
+
+# ---- 1. tampering with the notebook ------------------------------------------------------------------------
+def tampered(root: Path) -> nbformat.NotebookNode:
+    nb = notebook(root)
+    values = cell(nb, "test_lenet_values")
+    values.source = "pass  # passes"
+    values.metadata["nbgrader"]["points"] = 50
+    values.outputs = [nbformat.v4.new_output("stream", name="stdout", text="all tests passed")]
+    values.execution_count = 1
+    shapes = cell(nb, "test_lenet_shapes")
+    shapes.cell_type = "markdown"  # a test cell turned into text
+    shapes.pop("outputs", None)
+    shapes.pop("execution_count", None)
+    counts = cell(nb, "test_count_parameters")
+    del counts.metadata["nbgrader"]  # metadata stripped: nbgrader no longer knows the cell
+    counts.source = "# " + counts.source.replace("\n", "\n# ")
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_conv_output_size"]
+    return nb
+
+
+# ---- 2. monkeypatching what the checks rely on ---------------------------------------------------------------
+MONKEYPATCH = """
+import numpy, torch
+from cnnbook import grading
+grading.check_module = grading.check_function = lambda *args, **kwargs: None
+grading.compare = lambda *args, **kwargs: []
+grading.assert_close = lambda *args, **kwargs: None
+torch.allclose = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+"""
+
+LYING = """
+class Always(int):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+class Lies(torch.Tensor):
+    def __eq__(self, other): return torch.ones((), dtype=torch.bool)
+import builtins
+builtins.all = lambda iterable: True
+"""
+FLAGS = """
+        torch.set_float32_matmul_precision("medium")   # bf16 matmuls on the CPU, inside the graded call
+        torch.use_deterministic_algorithms(False)"""
+
+# ---- 3. hooking the interpreter -----------------------------------------------------------------------------
+BLANK_LATER_CELLS = """
+get_ipython().input_transformers_post.append(lambda lines: [])   # every later cell runs as empty
+"""
+HIDE_ERRORS = """
+import atexit, sys
+get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
+sys.excepthook = lambda *args: None
+atexit.register(lambda: print("bye"))
+"""
+FORWARD = "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+
+# ---- 5. reaching outside the submission -----------------------------------------------------------------
+OUTSIDE = """
+import os, socket, sqlite3
+attempts = {{}}
+def attempt(name, action):
+    try:
+        action()
+        attempts[name] = "ok"
+    except Exception as exc:
+        attempts[name] = type(exc).__name__
+attempt("read_reference", lambda: open("{refs}/ch02_lenet/lenet.pt", "rb").read())
+attempt("read_solution", lambda: open("{root}/solutions/ch02_lenet/lenet.ipynb").read())
+attempt("list_submitted", lambda: os.listdir("{course}/submitted"))
+attempt("write_gradebook", lambda: sqlite3.connect("{course}/gradebook.db").execute("UPDATE grade SET auto_score = 99").connection.commit())
+attempt("write_other_student", lambda: open("{course}/autograded/honest/{assignment}/pwned.txt", "w").write("x"))
+attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=3))
+open("attempts.txt", "w").write(repr(attempts))
+"""
+
+# ---- 6. resource abuse -------------------------------------------------------------------------------------
+BOMB = (  # a fork bomb whose children sleep, run by a small Python process (quick to fork)
+    "import os, signal, time\n"
+    "kids = []\n"
+    "try:\n"
+    "    while len(kids) < 100_000:\n"
+    "        pid = os.fork()\n"
+    "        if pid == 0:\n"
+    "            time.sleep(30)\n"
+    "            os._exit(0)\n"
+    "        kids.append(pid)\n"
+    "except OSError as exc:\n"
+    "    print(len(kids), type(exc).__name__)\n"
+    "for pid in kids:\n"
+    "    os.kill(pid, signal.SIGKILL)\n"
+    "    os.waitpid(pid, 0)\n"
+)
+RESOURCES = f"""
+import subprocess, sys
+bomb = subprocess.run([sys.executable, "-c", {BOMB!r}], capture_output=True, text=True, timeout=50)
+print("fork stopped after", bomb.stdout.strip(), "children")
+try:
+    hog = bytearray(64 * 2**30)              # 64 GiB
+except MemoryError:
+    print("memory limit hit")
+print("x" * 50_000_000)                      # one 50 MB line
+"""
+
+SHADOW_FILES = {
+    "numpy.py": "raise SystemExit('the submitted numpy.py was imported')\n",
+    "torch.py": "raise SystemExit('the submitted torch.py was imported')\n",
+    "cnnbook/__init__.py": "",
+    "cnnbook/grading.py": "def check_module(*a, **k): pass\ndef check_function(*a, **k): pass\n"
+                          "def assert_close(*a, **k): pass\ndef assert_shape(*a, **k): pass\ndef check(*a, **k): pass\n",
+    "references/ch02_lenet/lenet.pt": "not a reference\n",
+}
+
+# student id -> (notebook builder, extra files, exact autograded scores, flagged for review)
+SUBMISSIONS: dict[str, tuple[Callable[[Path, Path], nbformat.NotebookNode], dict[str, str], dict[str, float], bool]] = {
+    "honest": (lambda r, c: notebook(r, wrong=False), {}, AUTO, False),
+    "honest_wrong": (lambda r, c: notebook(r), {}, WRONG, False),
+    "a1_tamper": (lambda r, c: tampered(r), {}, WRONG, False),
+    # the checks it disabled record nothing: 0 for them, even the one whose code is right
+    "a2_monkeypatch": (lambda r, c: notebook(r, {"lenet_module": prepend(MONKEYPATCH)}), {},
+                       scores(test_lenet_values=0, test_count_parameters=0), True),
+    # correct LeNet computed under flipped precision flags; a count that claims to equal anything
+    "a2_lying": (lambda r, c: notebook(r, {"lenet_module": lambda s: s.replace(FORWARD, FORWARD + FLAGS + "\n"),
+                                           "count_parameters": lambda s: LYING + "\n"
+                                           + s.replace("return sum(p.numel() for p in model.parameters())",
+                                                       "return Always(0)")}, wrong=False), {},
+                 scores(test_lenet_values=0, test_count_parameters=0), True),
+    "a3_blank_cells": (lambda r, c: notebook(r, {"lenet_module": prepend(BLANK_LATER_CELLS)}), {},
+                       scores(test_lenet_shapes=0, test_lenet_values=0, test_count_parameters=0), True),
+    "a3_hide_errors": (lambda r, c: notebook(r, {"lenet_module": prepend(HIDE_ERRORS + "\nraise RuntimeError('half done')")}),
+                       {}, scores(test_lenet_shapes=0, test_lenet_values=0), True),
+    # the graded call ends the kernel: that test and the cells after it score 0
+    "a3_exit_in_call": (lambda r, c: notebook(r, {"count_parameters": lambda s: s.replace(
+        "    return sum(", "    import os\n    os._exit(0)\n    return sum(")}, wrong=False), {},
+        scores(test_count_parameters=0), False),
+    "a4_shadow": (lambda r, c: notebook(r), SHADOW_FILES, WRONG, False),
+    "a5_outside": (lambda r, c: notebook(r, {"lenet_module": append(OUTSIDE.format(
+        refs=c / "references", root=r, course=c, assignment=ASSIGNMENT))}), {}, WRONG, True),
+    "a6_resources": (lambda r, c: notebook(r, {"count_parameters": prepend(RESOURCES)}, wrong=False), {}, AUTO, True),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    if shutil.which("bwrap") is None:
+        pytest.fail("bubblewrap is not installed: `make sandbox` (apt-get install bubblewrap)")
+    root = tmp_path_factory.mktemp("course")
+    os.chmod(root, 0o755)
+    ignore = shutil.ignore_patterns("submitted", "autograded", "feedback", "gradebook*", "__pycache__", "*.csv",
+                                    "gradebook.db.changes.log")
+    shutil.copytree(REPO / "autograder", root / "autograder", ignore=ignore)
+    shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
+    course = root / "autograder"
+    with open(course / "nbgrader_config.py", "a") as fh:
+        fh.write("\nc.Execute.timeout = 60\nc.TrustedExecute.max_processes = 256\n")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CNNBOOK_ISOLATION": "bwrap",
+           "PYTHONWARNINGS": "ignore"}
+    env.pop("CNNBOOK_REFERENCES", None)
+
+    def nbgrader(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True,
+                              timeout=1500)
+
+    (course / "students.csv").write_text("id,first_name,last_name,email\n" + "".join(
+        f"{s},{s},S,\n" for s in [*SUBMISSIONS, "other"]))
+    for args in (("db", "student", "import", "students.csv"), ("generate_assignment", ASSIGNMENT)):
+        proc = nbgrader(*args)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    # another assignment of another student, already graded: must not change
+    con = sqlite3.connect(course / "gradebook.db")
+    con.execute("INSERT INTO assignment (id, name, course_id) VALUES ('old', 'ch00_old', 'cnnbook')")
+    con.execute("INSERT INTO submitted_assignment (id, assignment_id, student_id) VALUES ('sa-old', 'old', 'other')")
+    con.commit()
+    con.close()
+    for sid, (build, files, _, _) in SUBMISSIONS.items():
+        folder = course / "submitted" / sid / ASSIGNMENT
+        folder.mkdir(parents=True)
+        (folder / "timestamp.txt").write_text("2026-03-02 09:30:00.000000 UTC")
+        nbformat.write(build(root, course), folder / f"{NOTEBOOK}.ipynb")
+        for rel, text in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_text(text)
+    proc = nbgrader("autograde", ASSIGNMENT)
+    (root / "autograde.log").write_text(proc.stderr)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    feedback = nbgrader("generate_feedback", ASSIGNMENT, "--student=honest_wrong")
+    assert feedback.returncode == 0, feedback.stderr[-3000:]
+    return course, proc.stderr
+
+
+def _grades(course: Path, student: str) -> dict[str, tuple[float | None, bool]]:
+    con = sqlite3.connect(course / "gradebook.db")
+    rows = con.execute(
+        "SELECT base_cell.name, grade.auto_score, grade.needs_manual_grade FROM grade "
+        "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+        "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+        "JOIN base_cell ON grade.cell_id = base_cell.id WHERE submitted_assignment.student_id = ?", (student,))
+    out = {name: (score, bool(manual)) for name, score, manual in rows}
+    con.close()
+    return out
+
+
+@pytest.mark.parametrize("student", list(SUBMISSIONS))
+def test_submission_gets_exactly_what_its_work_deserves(graded: tuple[Path, str], student: str) -> None:
+    course, log = graded
+    _, _, expected, flagged = SUBMISSIONS[student]
+    grades = _grades(course, student)
+    assert {k: grades[k][0] for k in AUTO} == expected, "\n".join(ln for ln in log.splitlines() if student in ln)
+    is_flagged = any(grades[k][1] for k in AUTO)
+    assert is_flagged == flagged
+    if flagged:
+        assert re.search(rf"student '{student}'.*FLAGGED FOR MANUAL REVIEW", log)
+
+
+def test_isolated_kernel_could_not_reach_outside(graded: tuple[Path, str]) -> None:
+    course, _ = graded
+    attempts = eval((course / "autograded" / "a5_outside" / ASSIGNMENT / "attempts.txt").read_text())  # noqa: S307
+    assert attempts and all(v != "ok" for v in attempts.values()), attempts
+    assert not (course / "autograded" / "honest" / ASSIGNMENT / "pwned.txt").exists()
+
+
+def test_resource_limits_held(graded: tuple[Path, str]) -> None:
+    course, log = graded
+    path = course / "autograded" / "a6_resources" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    assert path.stat().st_size < 500_000
+    text = path.read_text()
+    assert "memory limit hit" in text
+    children = int(re.search(r"fork stopped after (\d+) BlockingIOError children", text).group(1))
+    assert children < 256
+
+
+def test_failure_messages_stay_clear(graded: tuple[Path, str]) -> None:
+    course, _ = graded
+    nb = nbformat.read(course / "autograded" / "honest_wrong" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    errors = [o for o in cell(nb, "test_lenet_values").outputs if o.output_type == "error"]
+    assert errors and "LeNet" in errors[-1].evalue and "values differ beyond" in errors[-1].evalue
+    assert "cell_done" not in cell(nb, "test_lenet_values").source  # the grader's line is not shown
+
+
+def test_other_grades_untouched_and_backed_up(graded: tuple[Path, str]) -> None:
+    course, log = graded
+    assert "no score changed outside the batch" in log
+    assert list((course / "gradebook.db.backups").glob("gradebook-*.db"))
+    # a change outside the batch is reported
+    from importlib import util
+
+    spec = util.spec_from_file_location("integrity", course / "integrity.py")
+    integrity = util.module_from_spec(spec)
+    spec.loader.exec_module(integrity)  # type: ignore[union-attr]
+    before = integrity.scores(course / "gradebook.db")
+    key = next(k for k in before if k[0] == "honest")
+    after = {**before, key: (99.0, None, None)}
+    assert integrity.changes_outside(before, after, "ch09_other", None)
+    assert not integrity.changes_outside(before, after, ASSIGNMENT, None)
+
+
+def test_hidden_tests_stay_hidden(graded: tuple[Path, str]) -> None:
+    """The feedback keeps the failure message, not the hidden test's source nor the grader's last line."""
+    course, _ = graded
+    html = (course / "feedback" / "honest_wrong" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert "values differ beyond" in html
+    for secret in ("check_module(", "check_function(", "BEGIN HIDDEN TESTS", "cell_done"):
+        assert secret not in html, secret
