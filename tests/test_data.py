@@ -188,3 +188,37 @@ def test_distorted_copies(empty_data_dir, capsys) -> None:
     assert torch.equal(images, again)
     bigger = data.with_distorted_copies(1)
     assert len(bigger.train) == 2 * len(data.train) and bigger.test is data.test
+
+
+def test_digit_loaders_apply_transform_to_training_set_only(tmp_path, monkeypatch, capsys) -> None:
+    """``transform=`` on load_mnist (real or fallback) and load_digits, as load_shapes and load_cifar10 have."""
+    calls: list[tuple[int, ...]] = []
+
+    def invert(x: torch.Tensor) -> torch.Tensor:  # sees the float image in [0, 1], before normalisation
+        calls.append(tuple(x.shape))
+        assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+        return 1 - x
+
+    class FakeMNIST:
+        def __init__(self, root, train=True, download=False):
+            self.data = torch.randint(0, 256, (20, 28, 28), dtype=torch.uint8)
+            self.targets = torch.arange(20) % 10
+
+    monkeypatch.setenv("CNNBOOK_DATA", str(tmp_path))
+    monkeypatch.setenv("CNNBOOK_OFFLINE", "1")
+    fallback = load_mnist(image_size=32, transform=invert)
+    digits = load_digits(image_size=32, transform=invert)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
+    real = load_mnist(image_size=32, transform=invert)
+    capsys.readouterr()
+    assert (fallback.fallback, real.name) == (True, "MNIST")
+    for data in (fallback, digits, real):
+        assert data.train.transform is invert and data.test.transform is None
+        plain = (data.train.raw(0) - data.train.mean) / data.train.std
+        expected = (1 - data.train.raw(0) - data.train.mean) / data.train.std
+        calls.clear()
+        x, _ = data.train[0]
+        assert calls == [(1, 32, 32)] and torch.allclose(x, expected) and not torch.allclose(x, plain)
+        data.test[0]
+        assert calls == [(1, 32, 32)]  # the test set is never transformed
+    assert load_mnist(image_size=32).train.transform is None  # default unchanged

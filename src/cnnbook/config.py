@@ -5,7 +5,7 @@ the same chapter runs in two modes without editing:
 
 - ``budget`` (the default, what CI builds): a 2-core CPU with no network; each chapter must run in at
   most 3 minutes and 1.5 GB of memory, so experiments use subsets and few epochs, and data that cannot
-  be downloaded is replaced by offline data (see :mod:`cnnbook.data`).
+  be downloaded is replaced by offline data (see ``cnnbook.data``).
 - ``full``: the real data sets, whole, on a GPU when there is one.
 
 Environment variables (read each time :func:`get_config` is called):

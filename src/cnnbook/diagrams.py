@@ -1,6 +1,6 @@
 """Architecture diagrams drawn from the model itself, in one notation shared by every chapter.
 
-The notation (:data:`NOTATION`, drawn by :func:`draw_notation_legend`) gives each kind of layer its own
+The notation (``NOTATION``, drawn by :func:`draw_notation_legend`) gives each kind of layer its own
 colour and shape: convolution, pooling, merge (concatenation or addition), dense (fully connected),
 activation, normalisation, dropout and other reshaping, modules (a block such as an inception module or
 a residual block, drawn as one box) and repeated blocks (xN).
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Style", "NOTATION", "Row", "layer_rows", "draw_model", "draw_notation_legend", "block_graph",
+__all__ = ["Style", "NOTATION", "Row", "Node", "layer_rows", "draw_model", "draw_notation_legend", "block_graph",
            "draw_block"]
 
 
@@ -436,7 +436,9 @@ def _traced_nodes(block: nn.Module, input_size: tuple[int, int, int]) -> dict[st
     block.eval()
     try:
         with torch.no_grad():
-            ShapeProp(module).propagate(torch.zeros(1, *input_size))
+            parameter = next(block.parameters(), None)
+            device = parameter.device if parameter is not None else torch.device("cpu")
+            ShapeProp(module).propagate(torch.zeros(1, *input_size, device=device))
     finally:
         block.train(was_training)
     nodes: dict[str, Node] = {}

@@ -1,8 +1,9 @@
 """One small training helper, used by every chapter: a plain PyTorch loop you can read in one sitting.
 
 ``fit`` trains with SGD (momentum) or Adam and records, per epoch, the training loss and accuracy, the
-test loss and accuracy, and the wall time, in a :class:`History`. ``evaluate`` computes loss and accuracy
-on a loader; ``plot_history`` draws histories (computation and display are kept apart).
+test loss and accuracy, and the training time (wall-clock and CPU), in a :class:`History`. ``evaluate``
+computes loss and accuracy on a loader; ``plot_history`` draws histories (computation and display are
+kept apart).
 
 Models whose training-mode output is a tuple (GoogLeNet and Inception-v3 return auxiliary logits) are
 trained by passing a ``loss_fn`` that takes the whole output, e.g. :func:`aux_loss`; accuracy is always
@@ -28,8 +29,6 @@ from .config import get_config, progress_setting
 
 __all__ = ["History", "set_seed", "get_device", "fit", "evaluate", "aux_loss", "plot_history"]
 
-LossFn = Callable[[Any, Tensor], Tensor]
-
 
 @dataclass
 class History:
@@ -39,7 +38,8 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
-    time: list[float] = field(default_factory=list)  # seconds of training (not evaluation), cumulative
+    time: list[float] = field(default_factory=list)  # wall-clock seconds of training (not evaluation), cumulative
+    cpu_time: list[float] = field(default_factory=list)  # CPU seconds of this process while training, cumulative
 
     @property
     def epochs(self) -> int:
@@ -51,8 +51,14 @@ class History:
 
     @property
     def train_time(self) -> float:
-        """Seconds spent training (excluding the evaluations after each epoch)."""
+        """Wall-clock seconds spent training (excluding the evaluations after each epoch)."""
         return self.time[-1] if self.time else 0.0
+
+    @property
+    def train_cpu_time(self) -> float:
+        """CPU seconds the process (all its threads) spent training: unlike :attr:`train_time`, it
+        hardly changes when other programs share the machine."""
+        return self.cpu_time[-1] if self.cpu_time else 0.0
 
     def as_dict(self) -> dict[str, list[float]]:
         return asdict(self)
@@ -83,7 +89,7 @@ def _default_loss(output: Any, target: Tensor) -> Tensor:
     return F.cross_entropy(output, target)
 
 
-def aux_loss(weight: float = 0.3) -> LossFn:
+def aux_loss(weight: float = 0.3) -> Callable[[Any, Tensor], Tensor]:
     """Loss for networks with auxiliary classifiers: main loss + ``weight`` x each auxiliary loss.
 
     GoogLeNet (Szegedy et al. 2014) weights its two auxiliary losses by 0.3 during training.
@@ -127,7 +133,7 @@ def _progress(iterable: Iterable, show: bool, **kwargs: Any) -> Iterable:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn | None = None,
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable[[Any, Tensor], Tensor] | None = None,
              device: str | torch.device | None = None) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (in eval mode) over ``loader``."""
     device = get_device(device)
@@ -160,7 +166,7 @@ def fit(
     optimizer: str = "sgd",
     seed: int = 0,
     device: str | torch.device | None = None,
-    loss_fn: LossFn | None = None,
+    loss_fn: Callable[[Any, Tensor], Tensor] | None = None,
     momentum: float = 0.9,
     weight_decay: float = 0.0,
     schedule: str = "constant",
@@ -193,10 +199,11 @@ def fit(
              if schedule == "cosine" else None)
     show = progress if progress is not None else progress_setting()
     show = _interactive() if show is None else show
-    history, elapsed = History(), 0.0
+    history, elapsed, cpu_elapsed = History(), 0.0, 0.0
     for epoch in range(epochs):
         model.train()
-        start, total_loss, correct, count, seen = time.perf_counter(), 0.0, 0, 0, 0
+        start, cpu_start = time.perf_counter(), time.process_time()
+        total_loss, correct, count, seen = 0.0, 0, 0, 0
         for x, y in _progress(train_loader, show, desc=f"epoch {epoch + 1}/{epochs}"):
             x, y = x.to(device), y.to(device)
             output = model(x)
@@ -210,9 +217,11 @@ def fit(
             c, n = _correct(_main(output).detach(), y)
             correct, count, seen = correct + c, count + n, seen + len(y)
         elapsed += time.perf_counter() - start
+        cpu_elapsed += time.process_time() - cpu_start
         history.train_loss.append(total_loss / seen)
         history.train_acc.append(correct / count)
         history.time.append(elapsed)
+        history.cpu_time.append(cpu_elapsed)
         if test_loader is not None:
             test_loss, test_acc = evaluate(model, test_loader, loss_fn, device)
             history.test_loss.append(test_loss)

@@ -5,7 +5,7 @@
 >>> train_loader, test_loader = data.loaders()
 >>> data.name                          # "MNIST", or "scikit-learn digits" when MNIST cannot be had
 
-Sizes (subsets, batch size) come from the mode: see :mod:`cnnbook.config`.
+Sizes (subsets, batch size) come from the mode: see ``cnnbook.config``.
 """
 
 from .bundle import DataBundle, ImageTensorDataset, channel_stats

@@ -1,4 +1,4 @@
-"""What every loader of :mod:`cnnbook.data` returns: the data, plus a record of which data it is.
+"""What every loader of ``cnnbook.data`` returns: the data, plus a record of which data it is.
 
 Images are stored as uint8 tensors (N x C x H x W: a quarter of the memory of float32) and turned into
 normalised float tensors one sample at a time, so a few thousand images cost a few megabytes.
@@ -115,7 +115,7 @@ class DataBundle:
     def with_distorted_copies(self, copies: int, seed: int = 0, **distortion: float) -> DataBundle:
         """A copy of this bundle whose training set also holds ``copies`` distorted copies of each image.
 
-        See :func:`cnnbook.data.distort.distorted_copies`; the test set is unchanged.
+        See ``cnnbook.data.distort.distorted_copies``; the test set is unchanged.
         """
         from .distort import distorted_copies
 

@@ -55,7 +55,7 @@ def random_affine(
 def distorted_copies(images: Tensor, targets: Tensor, copies: int, seed: int = 0, **distortion: float) -> tuple[Tensor, Tensor]:
     """The original uint8 images followed by ``copies`` randomly distorted copies of each, and their targets.
 
-    The background is assumed black (zero), as in MNIST; ``distortion`` is passed to :func:`random_affine`.
+    The background is assumed black (zero), as in MNIST; ``distortion`` is passed to ``random_affine``.
     """
     if copies < 0:
         raise ValueError(f"copies must be >= 0; got {copies}.")

@@ -1,17 +1,17 @@
 """Loaders for the data sets of the book, each with an offline fallback.
 
 ``load_mnist``, ``load_fashion_mnist`` and ``load_cifar10`` read the real data sets through
-``torchvision.datasets`` from :func:`cnnbook.config.data_dir`, downloading them when that is allowed
+``torchvision.datasets`` from ``cnnbook.config.data_dir``, downloading them when that is allowed
 (``CNNBOOK_OFFLINE`` unset) and possible. When the data is absent and cannot be fetched they fall back
 to data that needs no download:
 
 - digits (MNIST): scikit-learn's handwritten digits, 1,797 real 8x8 scans upsampled to the 20x20 box
   MNIST uses and padded to 28x28 (or 32x32);
-- grey objects (Fashion-MNIST): the generated shapes of :mod:`cnnbook.data.shapes`, in grey at 28x28;
+- grey objects (Fashion-MNIST): the generated shapes of ``cnnbook.data.shapes``, in grey at 28x28;
 - colour objects (CIFAR-10): the generated shapes in colour at 32x32.
 
 Every loader prints exactly one line saying which data it used and why, and returns a
-:class:`~cnnbook.data.bundle.DataBundle` whose sizes come from the mode (:func:`cnnbook.config.get_config`).
+``cnnbook.data.bundle.DataBundle`` whose sizes come from the mode (``cnnbook.config.get_config``).
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ def _fetch_torchvision(cls: Any, name: str) -> tuple[Any, Any, str] | str:
             train, test = cls(root, train=True, download=True), cls(root, train=False, download=True)
         return train, test, f"downloaded to {_show(root)}"
     except Exception as error:  # no network, a firewall, a full disk: fall back, and say why
-        message = str(error).splitlines()[0][:80] if str(error) else type(error).__name__
-        return f"{name} not found in {_show(root)} and the download failed: {message}"
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        cause = lines[-1][:100] if lines else type(error).__name__  # torchvision puts the root cause last
+        return f"{name} not found in {_show(root)} and the download failed ({cause})"
 
 
 def _as_uint8(data: Any, channels_last: bool) -> Tensor:
@@ -140,18 +141,24 @@ def _sizes(train_size: int | None, test_size: int | None, default_train: int, de
 
 # ---- public loaders ----------------------------------------------------------------------------------
 def load_digits(image_size: int = 28, train_size: int | None = None, test_size: int | None = None,
-                reason: str = "offline data, requested directly") -> DataBundle:
-    """scikit-learn's handwritten digits (1,437 training / 360 test scans) as MNIST-like images."""
+                reason: str = "offline data, requested directly",
+                transform: Callable[[Tensor], Tensor] | None = None) -> DataBundle:
+    """scikit-learn's handwritten digits (1,437 training / 360 test scans) as MNIST-like images.
+
+    ``transform`` (augmentation on [0, 1] float images) applies to the training set only.
+    """
     train, test = _digits_arrays(image_size)
     train, test = _subset(*train, train_size, 0), _subset(*test, test_size, 1)
     return _bundle("scikit-learn digits", "scikit-learn digits", reason, train, test, DIGIT_CLASSES,
-                   image_size, fallback=False)
+                   image_size, fallback=False, transform=transform)
 
 
-def load_mnist(image_size: int = 28, train_size: int | None = None, test_size: int | None = None) -> DataBundle:
+def load_mnist(image_size: int = 28, train_size: int | None = None, test_size: int | None = None,
+               transform: Callable[[Tensor], Tensor] | None = None) -> DataBundle:
     """MNIST (60,000 / 10,000 grey 28x28 digits), padded to ``image_size`` (32 for LeNet-5).
 
-    Falls back to :func:`load_digits` when MNIST is absent and cannot be downloaded.
+    Falls back to ``load_digits`` when MNIST is absent and cannot be downloaded. ``transform``
+    (augmentation on [0, 1] float images) applies to the training set only.
     """
     import torchvision
 
@@ -161,13 +168,14 @@ def load_mnist(image_size: int = 28, train_size: int | None = None, test_size: i
         train, test = _digits_arrays(image_size)
         train, test = _subset(*train, train_size, 0), _subset(*test, test_size, 1)
         return _bundle("scikit-learn digits", "MNIST", f"offline fallback: {found}", train, test, DIGIT_CLASSES,
-                       image_size, fallback=True)
+                       image_size, fallback=True, transform=transform)
     train_set, test_set, how = found
     train = _subset(_as_uint8(train_set.data, False), train_set.targets.long(), train_size, 0)
     test = _subset(_as_uint8(test_set.data, False), test_set.targets.long(), test_size, 1)
     if image_size > 28:
         train, test = (_pad_to(train[0], image_size), train[1]), (_pad_to(test[0], image_size), test[1])
-    return _bundle("MNIST", "MNIST", how, train, test, DIGIT_CLASSES, image_size, fallback=False)
+    return _bundle("MNIST", "MNIST", how, train, test, DIGIT_CLASSES, image_size, fallback=False,
+                   transform=transform)
 
 
 def load_fashion_mnist(image_size: int = 28, train_size: int | None = None, test_size: int | None = None) -> DataBundle:
@@ -210,7 +218,7 @@ def load_cifar10(image_size: int | None = None, train_size: int | None = None, t
 
 def load_shapes(image_size: int | None = None, train_size: int | None = None, test_size: int | None = None,
                 channels: int = 3, seed: int = 0, transform: Callable[[Tensor], Tensor] | None = None) -> DataBundle:
-    """The generated shapes (10 classes, see :mod:`cnnbook.data.shapes`), deterministic from ``seed``."""
+    """The generated shapes (10 classes, see ``cnnbook.data.shapes``), deterministic from ``seed``."""
     image_size = image_size or get_config().image_size
     train_size, test_size = _sizes(train_size, test_size, 50_000, 10_000)
     train, test = _shapes_arrays(train_size, test_size, image_size, channels, seed)

@@ -18,14 +18,13 @@ import numpy as np
 
 __all__ = ["SHAPE_CLASSES", "SEGMENTATION_CLASSES", "shape_masks", "make_shapes", "make_segmentation"]
 
-Array = np.ndarray
 
 
 # ---- the shapes, as implicit functions in the shape's own frame (radius 1, centred at 0) ---------------
-def _regular_polygon(sides: int) -> Callable[[Array, Array], Array]:
+def _regular_polygon(sides: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     angles = 2 * np.pi * np.arange(sides) / sides
 
-    def inside(u: Array, v: Array) -> Array:
+    def inside(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         # A point is inside when its projection on every edge normal is within the apothem cos(pi/n).
         proj = u[..., None] * np.cos(angles) + v[..., None] * np.sin(angles)
         return proj.max(axis=-1) <= np.cos(np.pi / sides)
@@ -33,46 +32,46 @@ def _regular_polygon(sides: int) -> Callable[[Array, Array], Array]:
     return inside
 
 
-def _circle(u: Array, v: Array) -> Array:
+def _circle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return u**2 + v**2 <= 1.0
 
 
-def _cross(u: Array, v: Array) -> Array:
+def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     arm = 0.3
     return ((np.abs(u) <= arm) & (np.abs(v) <= 1.0)) | ((np.abs(v) <= arm) & (np.abs(u) <= 1.0))
 
 
-def _star(u: Array, v: Array) -> Array:
+def _star(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     # Five points: the radius swings between 0.4 (between the points) and 1.0 (at the tips).
     rho, phi = np.hypot(u, v), np.arctan2(v, u)
     return rho <= 0.4 + 0.6 * ((1 + np.cos(5 * phi)) / 2) ** 2
 
 
-def _ring(u: Array, v: Array) -> Array:
+def _ring(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     rho2 = u**2 + v**2
     return (rho2 <= 1.0) & (rho2 >= 0.55**2)
 
 
-def _crescent(u: Array, v: Array) -> Array:
+def _crescent(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (u**2 + v**2 <= 1.0) & ((u - 0.55) ** 2 + v**2 > 0.8**2)
 
 
-def _heart(u: Array, v: Array) -> Array:
+def _heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     x, y = 1.15 * u, 1.15 * v + 0.15
     return (x**2 + y**2 - 1) ** 3 - x**2 * y**3 <= 0
 
 
-def _arrow(u: Array, v: Array) -> Array:
+def _arrow(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     shaft = (u >= -1.0) & (u <= 0.15) & (np.abs(v) <= 0.2)
     head = (u >= 0.15) & (u <= 1.0) & (np.abs(v) <= 0.75 * (1.0 - u) / 0.85)
     return shaft | head
 
 
-def _diamond(u: Array, v: Array) -> Array:
+def _diamond(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.abs(u) + np.abs(v) / 0.55 <= 1.0
 
 
-_SHAPES: dict[str, Callable[[Array, Array], Array]] = {
+_SHAPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "circle": _circle,
     "square": _regular_polygon(4),
     "triangle": _regular_polygon(3),
@@ -89,7 +88,7 @@ SEGMENTATION_CLASSES: list[str] = ["background", "circle", "square", "triangle"]
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
-def _grid(size: int, supersample: int) -> tuple[Array, Array]:
+def _grid(size: int, supersample: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre coordinates in [-1, 1] of a (size*supersample)^2 grid."""
     n = size * supersample
     t = (np.arange(n, dtype=np.float32) + 0.5) / n * 2 - 1
@@ -97,16 +96,16 @@ def _grid(size: int, supersample: int) -> tuple[Array, Array]:
     return x, y
 
 
-def _downsample(a: Array, factor: int) -> Array:
+def _downsample(a: np.ndarray, factor: int) -> np.ndarray:
     """Average factor x factor blocks of the last two axes (anti-aliasing)."""
     *lead, h, w = a.shape
     return a.reshape(*lead, h // factor, factor, w // factor, factor).mean(axis=(-3, -1))
 
 
 def shape_masks(
-    labels: Array, size: int, rng: np.random.Generator, supersample: int = 2,
+    labels: np.ndarray, size: int, rng: np.random.Generator, supersample: int = 2,
     radius: tuple[float, float] = (0.4, 0.7),
-) -> Array:
+) -> np.ndarray:
     """Soft masks (N x size x size, values in [0, 1]) of one randomly placed shape per label."""
     n = len(labels)
     r = rng.uniform(*radius, n).astype(np.float32)
@@ -128,7 +127,7 @@ def shape_masks(
     return _downsample(masks, supersample)
 
 
-def _background(n: int, size: int, rng: np.random.Generator) -> Array:
+def _background(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """Random colour plus a linear gradient (N x 3 x size x size, float in [0, 1])."""
     base = rng.uniform(0.0, 1.0, (n, 3, 1, 1)).astype(np.float32)
     slope = rng.uniform(-0.25, 0.25, (n, 3, 2)).astype(np.float32)
@@ -136,7 +135,7 @@ def _background(n: int, size: int, rng: np.random.Generator) -> Array:
     return base + slope[..., 0, None, None] * x + slope[..., 1, None, None] * y
 
 
-def _clutter(images: Array, rng: np.random.Generator, strokes: int = 3, dots: int = 3) -> None:
+def _clutter(images: np.ndarray, rng: np.random.Generator, strokes: int = 3, dots: int = 3) -> None:
     """Paint thin random strokes and small dots of random colours onto ``images`` (in place)."""
     n, _, size, _ = images.shape
     x, y = _grid(size, 1)
@@ -162,7 +161,7 @@ def _clutter(images: Array, rng: np.random.Generator, strokes: int = 3, dots: in
         images[:] = np.where(inside[:, None], colour, images)
 
 
-def _foreground_colours(background: Array, rng: np.random.Generator, min_distance: float = 0.45) -> Array:
+def _foreground_colours(background: np.ndarray, rng: np.random.Generator, min_distance: float = 0.45) -> np.ndarray:
     """One colour per image, redrawn until it differs enough from the mean background colour."""
     n = len(background)
     mean_bg = background.mean(axis=(2, 3))
@@ -176,12 +175,12 @@ def _foreground_colours(background: Array, rng: np.random.Generator, min_distanc
     return colours[:, :, None, None]
 
 
-def _luminance(rgb: Array) -> Array:
+def _luminance(rgb: np.ndarray) -> np.ndarray:
     weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return np.tensordot(rgb, weights, axes=([1], [0]))
 
 
-def _finish(images: Array, rng: np.random.Generator, channels: int, noise: float) -> Array:
+def _finish(images: np.ndarray, rng: np.random.Generator, channels: int, noise: float) -> np.ndarray:
     """Add pixel noise, convert to grey if asked, quantise to uint8."""
     images = images + rng.normal(0, noise, images.shape).astype(np.float32)
     if channels == 1:
@@ -193,8 +192,8 @@ def _finish(images: Array, rng: np.random.Generator, channels: int, noise: float
 
 def make_shapes(
     n: int, image_size: int = 32, seed: int = 0, channels: int = 3, noise: float = 0.06, chunk: int = 1024,
-) -> tuple[Array, Array]:
-    """``n`` images of one shape each and their labels (indices into :data:`SHAPE_CLASSES`).
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images of one shape each and their labels (indices into ``SHAPE_CLASSES``).
 
     Returns uint8 images of shape ``n x channels x image_size x image_size`` and int64 labels, balanced
     over the 10 classes and shuffled. The same ``seed`` gives the same arrays.
@@ -218,10 +217,10 @@ def make_shapes(
 def make_segmentation(
     n: int, image_size: int = 64, seed: int = 0, channels: int = 3, max_shapes: int = 3, noise: float = 0.05,
     chunk: int = 256,
-) -> tuple[Array, Array]:
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images with 1 to ``max_shapes`` shapes each and their per-pixel masks.
 
-    Masks hold the index of :data:`SEGMENTATION_CLASSES` of every pixel (0 = background, then circle,
+    Masks hold the index of ``SEGMENTATION_CLASSES`` of every pixel (0 = background, then circle,
     square, triangle; a later shape covers an earlier one). Returns uint8 images
     ``n x channels x image_size x image_size`` and int64 masks ``n x image_size x image_size``.
     """
