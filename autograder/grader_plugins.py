@@ -74,6 +74,25 @@ def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
+def _gradebook(preprocessor: Any, resources: Any) -> Any:
+    """The gradebook of the notebook being graded (a context manager), for any of our preprocessors."""
+    from nbgrader.api import Gradebook
+
+    try:
+        course_id = preprocessor.parent.parent.coursedir.course_id
+    except AttributeError:
+        course_id = "default_course"
+    return Gradebook(resources["nbgrader"]["db_url"], course_id=course_id)
+
+
+def _source_cells(preprocessor: Any, resources: Any, locked_only: bool = False) -> dict[str, str]:
+    """The instructor's source of the cells of this notebook, by cell name, from the gradebook."""
+    info = resources["nbgrader"]
+    with _gradebook(preprocessor, resources) as gb:
+        notebook = gb.find_notebook(info["notebook"], info["assignment"])
+        return {cell.name: cell.source for cell in notebook.source_cells if cell.locked or not locked_only}
+
+
 class GuardedExecute(Execute):
     """nbgrader's ``Execute``, which survives a kernel that dies in the middle of the notebook."""
 
@@ -385,24 +404,11 @@ class TrustedExecute(GuardedExecute):
                 cell.source = cell.source + f"\n__import__('cnnbook.grading').grading.cell_done({gid!r}, {token!r})"
         return tokens
 
-    def _sources(self, resources: Any) -> dict[str, str]:
-        """The instructor's source of every cell of this notebook, from the gradebook."""
-        from nbgrader.api import Gradebook
-
-        info = resources["nbgrader"]
-        try:
-            course_id = self.parent.parent.coursedir.course_id
-        except AttributeError:
-            course_id = "default_course"
-        with Gradebook(info["db_url"], course_id=course_id) as gb:
-            notebook = gb.find_notebook(info["notebook"], info["assignment"])
-            return {cell.name: cell.source for cell in notebook.source_cells}
-
     def _judge(self, nb: NotebookNode, resources: Any, records: Path, tokens: dict[str, tuple[str, str]],
                who: str) -> None:
         from cnnbook.grading import grading_device, judge, load_record, load_reference
 
-        sources = self._sources(resources)
+        sources = _source_cells(self, resources)
         device_type = grading_device().type
         review = resources.setdefault("cnnbook_review", [])
         for cell in nb.cells:
@@ -645,20 +651,12 @@ class FlagForReview(NbGraderPreprocessor):
     """
 
     def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
-        from nbgrader.api import Gradebook
-
-        info = resources["nbgrader"]
-        try:
-            course_id = self.parent.parent.coursedir.course_id
-        except AttributeError:
-            course_id = "default_course"
-        with Gradebook(info["db_url"], course_id=course_id) as gb:
-            notebook = gb.find_notebook(info["notebook"], info["assignment"])
-            trusted = {cell.name: cell.source for cell in notebook.source_cells if cell.locked}
+        trusted = _source_cells(self, resources, locked_only=True)
         reasons = list(resources.get("cnnbook_review", [])) + suspicious_constructs(nb, trusted)
         if not reasons:
             return nb, resources
-        with Gradebook(info["db_url"], course_id=course_id) as gb:
+        info = resources["nbgrader"]
+        with _gradebook(self, resources) as gb:
             submission = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
             for grade in submission.grades:
                 grade.needs_manual_grade = True
