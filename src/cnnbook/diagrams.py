@@ -253,12 +253,11 @@ def layer_rows(model: nn.Module | str, input_size: tuple[int, int, int] | None =
 
 def _resolve(model: nn.Module | str, input_size: tuple[int, int, int] | None) -> tuple[nn.Module, tuple[int, int, int]]:
     if isinstance(model, str):
-        from .registry import get_model, get_model_info
+        from .registry import get_meta_model, get_model, get_model_info
 
         info = get_model_info(model)
         input_size = input_size or info.input_size
-        with torch.device("meta"):  # parameters without memory: VGG-19 costs nothing to draw
-            built = get_model(model)
+        built = get_meta_model(model)  # parameters without memory: VGG-19 costs nothing to draw
         try:
             _trace_calls(built, input_size)
             return built, input_size

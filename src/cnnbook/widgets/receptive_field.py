@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..calc.receptive_field import RFRow, input_region, receptive_fields
-from ..registry import get_model, get_model_info, list_models
+from ..registry import get_meta_model, get_model_info, list_models
 from ._base import TeachingWidget, check_choice
 from ._live import esc
 
@@ -46,13 +46,9 @@ HEADERS = ("layer", "kind", "k", "s", "p", "output", "r", "jump", "start")
 @lru_cache(maxsize=None)
 def network_rows(name: str) -> tuple[RFRow, ...]:
     """``receptive_fields`` of a registered network at its native input size (built on ``meta``)."""
-    import torch
-
     info = get_model_info(name)
     try:
-        with torch.device("meta"):
-            model = get_model(name)
-        rows = receptive_fields(model, info.input_size)
+        rows = receptive_fields(get_meta_model(name), info.input_size)
     except (NotImplementedError, RuntimeError):  # an operation without a meta kernel: trace on the CPU
         rows = receptive_fields(name)
     return tuple(rows)
