@@ -6,10 +6,21 @@
 
 Each chapter (a MyST markdown notebook) is read with jupytext and executed top to bottom by nbclient in
 a new ``python3`` kernel, started in the chapter's folder as the book build does, without the book's
-execution cache. While it runs, a thread samples every 0.1 s the resident memory (RSS) of the kernel
-process and its children with psutil; the peak is reported. Time is the wall-clock time of the
-execution, kernel start included. The targets of budget mode are 3 minutes and 1.5 GB per chapter
-(on a 2-core CPU with nothing else running); a chapter over either is marked ``over``.
+execution cache. While it runs, a thread samples every 0.1 s the memory of the kernel process and its
+children with psutil, and reports two peaks:
+
+- **PSS** (proportional set size, summed over the processes): each page shared by several processes
+  is divided between them. This is what a Binder or Docker memory limit (a cgroup) is charged, so the
+  1.5 GB target applies to it.
+- **RSS** summed over the processes, for comparison: it counts the libraries shared by the kernel and
+  its children (torch's 1 GB of code and data, for one) once per process, so it overstates chapters that
+  start worker processes (chapter 3's data-parallel training, for one).
+
+Time is the wall-clock time of the execution, kernel start included; CPU time is the user + system time
+of the kernel and of every child process it started (a child's time is sampled while it runs). The
+targets of budget mode are 3 minutes and 1.5 GB per chapter (on a 2-core CPU with nothing else
+running); a chapter over either is marked ``over``. Wall time depends on the load of the machine, CPU
+time much less: compare the two when the machine is shared.
 
 The table is printed at the end; ``--json PATH`` also writes it as JSON, ``--output DIR`` keeps the
 executed notebooks. Run it on an otherwise idle
@@ -42,7 +53,9 @@ MEMORY_LIMIT_MB = 1536.0
 class Result:
     chapter: str
     seconds: float
-    peak_mb: float
+    cpu_seconds: float
+    peak_mb: float       # summed PSS
+    peak_rss_mb: float   # summed RSS
     cells: int
     error: str = ""
 
@@ -64,28 +77,46 @@ def toc_chapters() -> list[Path]:
     return [p for p in pages if p.exists() and "kernelspec" in p.read_text()[:500]]
 
 
-class PeakMemory:
-    """Samples the RSS of a process tree in a background thread and keeps the maximum."""
+class TreeMonitor:
+    """Samples a process tree in a background thread: the peaks of its summed PSS and summed RSS, and the
+    CPU time of every process seen (the last sample of each)."""
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.interval, self.peak, self.pid = interval, 0, None
+        self.interval, self.pid = interval, None
+        self.peak_pss = self.peak_rss = 0
+        self.cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _rss(self) -> int:
+    def sample(self) -> None:
         try:
             root = psutil.Process(self.pid)
-            return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            processes = [root, *root.children(recursive=True)]
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return 0
+            return
+        pss = rss = 0
+        for proc in processes:
+            try:
+                with proc.oneshot():
+                    memory = proc.memory_full_info()  # reads /proc/PID/smaps_rollup
+                    times = proc.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            pss, rss = pss + memory.pss, rss + memory.rss
+            self.cpu[proc.pid] = times.user + times.system
+        self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             if self.pid is not None:
-                self.peak = max(self.peak, self._rss())
+                self.sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> PeakMemory:
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values())
+
+    def __enter__(self) -> TreeMonitor:
         self._thread.start()
         return self
 
@@ -101,21 +132,23 @@ def run_chapter(path: Path, timeout: int, output: Path | None = None) -> Result:
                             resources={"metadata": {"path": str(path.parent)}})
     error = ""
     start = time.perf_counter()
-    with PeakMemory() as memory:
+    with TreeMonitor() as monitor:
         with client.setup_kernel():
-            memory.pid = client.km.provisioner.pid  # the kernel process
+            monitor.pid = client.km.provisioner.pid  # the kernel process
             try:
                 for index, cell in enumerate(client.nb.cells):
                     client.execute_cell(cell, index)
             except CellExecutionError as exc:
                 error = str(exc).strip().splitlines()[-1][:120]
+            monitor.sample()  # the last CPU times, before the kernel shuts down
     seconds = time.perf_counter() - start
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         import nbformat
 
         nbformat.write(client.nb, output / f"{path.stem}.ipynb")
-    return Result(str(path.relative_to(ROOT)), seconds, memory.peak / 2**20, code_cells, error)
+    return Result(str(path.relative_to(ROOT)), seconds, monitor.cpu_seconds, monitor.peak_pss / 2**20,
+                  monitor.peak_rss / 2**20, code_cells, error)
 
 
 def print_table(results: list[Result]) -> None:
@@ -123,13 +156,14 @@ def print_table(results: list[Result]) -> None:
     print(f"mode: {os.environ.get('CNNBOOK_MODE', 'budget')}; targets per chapter: "
           f"{TIME_LIMIT_S:.0f} s and {MEMORY_LIMIT_MB:.0f} MB; {psutil.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'chapter':34s} {'cells':>5s} {'time (s)':>9s} {'peak RSS (MB)':>14s}  verdict")
+    print(f"{'chapter':30s} {'cells':>5s} {'time (s)':>9s} {'cpu (s)':>8s} {'peak PSS (MB)':>14s} "
+          f"{'peak RSS (MB)':>14s}  verdict")
     for r in results:
-        print(f"{r.chapter:34s} {r.cells:5d} {r.seconds:9.1f} {r.peak_mb:14.0f}  {r.verdict} {r.error}")
-    total = sum(r.seconds for r in results)
-    peak = max((r.peak_mb for r in results), default=0.0)
-    print(f"{'whole book':34s} {sum(r.cells for r in results):5d} {total:9.1f} {peak:14.0f}  "
-          f"(time: sum; memory: largest chapter)")
+        print(f"{r.chapter:30s} {r.cells:5d} {r.seconds:9.1f} {r.cpu_seconds:8.1f} {r.peak_mb:14.0f} "
+              f"{r.peak_rss_mb:14.0f}  {r.verdict} {r.error}")
+    print(f"{'whole book':30s} {sum(r.cells for r in results):5d} {sum(r.seconds for r in results):9.1f} "
+          f"{sum(r.cpu_seconds for r in results):8.1f} {max((r.peak_mb for r in results), default=0.0):14.0f} "
+          f"{max((r.peak_rss_mb for r in results), default=0.0):14.0f}  (times: sum; memory: largest chapter)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {path.relative_to(ROOT)} ...", flush=True)
         results.append(run_chapter(path, args.timeout, args.output))
         r = results[-1]
-        print(f"  {r.seconds:.1f} s, peak {r.peak_mb:.0f} MB {r.error}", flush=True)
+        print(f"  {r.seconds:.1f} s, {r.cpu_seconds:.1f} s CPU, peak PSS {r.peak_mb:.0f} MB "
+              f"(RSS {r.peak_rss_mb:.0f} MB) {r.error}", flush=True)
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))

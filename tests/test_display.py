@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import cnnbook
-from cnnbook.display import format_cell, html_table
+from cnnbook.display import format_cell, html_table, looks_numeric
 
 
 def test_cells_are_formatted_and_numbers_right_aligned() -> None:
@@ -13,6 +13,17 @@ def test_cells_are_formatted_and_numbers_right_aligned() -> None:
     assert ">61,706<" in table
     assert ">0.25<" in table
     assert "<td><b>total</b></td>" in table  # strings are the chapter's own markup
+
+
+@pytest.mark.parametrize("text", ["61,706", "12.3%", "0.54 M", "−0.25", "×8.9", "3.1e9", "1.2 GB", "48 ms"])
+def test_formatted_numbers_are_right_aligned(text: str) -> None:
+    assert looks_numeric(text)
+    assert f'<td style="text-align: right">{text}</td>' in html_table(["x"], [[text]]).data
+
+
+@pytest.mark.parametrize("text", ["conv1", "3x3 conv, 64", "<b>12</b>", "", "ResNet-50", "1998 (LeNet)"])
+def test_words_stay_left_aligned(text: str) -> None:
+    assert not looks_numeric(text)
 
 
 def test_non_string_objects_are_escaped_and_floats_follow_the_format() -> None:

@@ -2,7 +2,8 @@
 
 >>> html_table(["network", "parameters"], [["LeNet-5", 61_706]])   # doctest: +SKIP
 
-Numbers are right-aligned; integers of five digits or more get thousands separators (so years stay
+Numbers are right-aligned, and so are strings that read as one already formatted (``"61,706"``,
+``"12.3%"``, ``"0.54 M"``, ``"×8.9"``); integers of five digits or more get thousands separators (so years stay
 ``1998``), and floats are shown with ``float_format`` when given, else as ``str`` shows them.
 Strings are inserted as HTML, so a chapter may write ``"<b>total</b>"``; any other object is converted
 with ``str`` and escaped, so a module whose name is ``<lambda>`` shows as written.
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import html
 import numbers
+import re
 from collections.abc import Sequence
 
 from IPython.display import HTML
 
-__all__ = ["html_table", "format_cell"]
+__all__ = ["html_table", "format_cell", "looks_numeric"]
 
 
 def format_cell(value: object, float_format: str | None = None) -> str:
@@ -52,7 +54,20 @@ def html_table(header: Sequence[object], rows: Sequence[Sequence[object]], capti
     return HTML(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
+# A formatted number: optional sign or "×"/"~", digits with separators and a decimal point, an optional
+# exponent, and an optional unit or suffix ("%", "M", "GB", "ms", "x").
+_FORMATTED_NUMBER = re.compile(r"^[+\-−±×~≈]?\s*\d[\d,\u202f ]*(\.\d+)?([eE][+\-]?\d+)?\s*"
+                               r"(%|[kKMGBT]|[kKMGT]?B|ms|µs|s|x|×)?$")
+
+
+def looks_numeric(value: object) -> bool:
+    """Whether a cell holds a number: a real number (not a bool), or a string that reads as a formatted one."""
+    if isinstance(value, str):
+        return bool(_FORMATTED_NUMBER.match(value.strip()))
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _cell(value: object, float_format: str | None) -> str:
-    numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    numeric = looks_numeric(value)
     style = ' style="text-align: right"' if numeric else ""
     return f"<td{style}>{format_cell(value, float_format)}</td>"

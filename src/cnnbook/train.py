@@ -56,7 +56,7 @@ class History:
 
     @property
     def train_cpu_time(self) -> float:
-        """CPU seconds the process (all its threads) spent training: unlike :attr:`train_time`, it
+        """The CPU seconds the process (all its threads) spent training. Unlike :attr:`train_time`, this
         hardly changes when other programs share the machine."""
         return self.cpu_time[-1] if self.cpu_time else 0.0
 

@@ -97,9 +97,22 @@ def _fetch_torchvision(cls: Any, name: str) -> tuple[Any, Any, str] | str:
             train, test = cls(root, train=True, download=True), cls(root, train=False, download=True)
         return train, test, f"downloaded to {_show(root)}"
     except Exception as error:  # no network, a firewall, a full disk: fall back, and say why
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        cause = lines[-1][:100] if lines else type(error).__name__  # torchvision puts the root cause last
-        return f"{name} not found in {_show(root)} and the download failed ({cause})"
+        return f"{name} not found in {_show(root)} and the download failed ({_download_failure(error)})"
+
+
+# What urllib says when there is no network at all (DNS lookups fail), as torchvision reports it.
+_NO_NETWORK = ("Name or service not known", "Temporary failure in name resolution", "Network is unreachable",
+               "No address associated with hostname", "nodename nor servname")
+
+
+def _download_failure(error: Exception) -> str:
+    """One short phrase for a failed download: "no network" when no server could be reached at all,
+    otherwise the root cause (torchvision puts it on the last line of its message)."""
+    text = str(error)
+    if any(marker in text for marker in _NO_NETWORK):
+        return "no network"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:100] if lines else type(error).__name__
 
 
 def _as_uint8(data: Any, channels_last: bool) -> Tensor:
