@@ -20,6 +20,7 @@ from cnnbook.calc import (
     pool1d,
     pool2d,
     pool_output_size,
+    smallest_input_side,
     pool_windows,
 )
 
@@ -61,6 +62,30 @@ def test_conv_output_size_errors_name_the_values() -> None:
 def test_pool_output_size_matches_pytorch(size: int, k: int, s: int, p: int, ceil: bool) -> None:
     out = F.max_pool2d(torch.zeros(1, 1, size, size), k, s, p, ceil_mode=ceil)
     assert pool_output_size(size, k, s, p, ceil) == out.shape[-1]
+
+
+@pytest.mark.parametrize("size,k,s,p,ceil", [(n, k, s, p, c) for n in (1, 2, 3) for k in (3, 4, 5) for s in (1, 2, 3)
+                                              for p in (0, 1, 2) for c in (False, True) if p <= k // 2])
+def test_pool_output_size_on_inputs_smaller_than_the_window(size: int, k: int, s: int, p: int, ceil: bool) -> None:
+    """With ceil_mode a window may overhang a tiny input (NiN's last pool on a 2x2 map gives 1x1); where
+    PyTorch refuses, the calculator raises a ValueError instead."""
+    try:
+        expected = F.max_pool2d(torch.zeros(1, 1, size, size), k, s, p, ceil_mode=ceil).shape[-1]
+    except RuntimeError:
+        with pytest.raises(ValueError, match="does not fit"):
+            pool_output_size(size, k, s, p, ceil)
+    else:
+        assert pool_output_size(size, k, s, p, ceil) == expected
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_paper", "zfnet", "nin", "vgg11"])
+def test_smallest_input_side_is_the_smallest_that_runs(name: str) -> None:
+    features = cnnbook.get_model(name).features.eval()
+    side = smallest_input_side(features)
+    with torch.no_grad():
+        assert min(features(torch.zeros(1, 3, side, side)).shape[-2:]) >= 1
+        with pytest.raises(RuntimeError):
+            features(torch.zeros(1, 3, side - 1, side - 1))
 
 
 def test_pool_output_size_defaults_stride_to_kernel() -> None:

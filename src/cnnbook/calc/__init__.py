@@ -39,7 +39,14 @@ from .receptive_field import (
     rf_step,
     stack_receptive_field,
 )
-from .shapes import LayerShape, conv_output_size, format_shape_table, layer_shapes, pool_output_size
+from .shapes import (
+    LayerShape,
+    conv_output_size,
+    format_shape_table,
+    layer_shapes,
+    pool_output_size,
+    smallest_input_side,
+)
 
 __all__ = [
     # shapes

@@ -19,7 +19,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LayerShape", "conv_output_size", "pool_output_size", "layer_shapes", "format_shape_table"]
+__all__ = ["LayerShape", "conv_output_size", "pool_output_size", "smallest_input_side", "layer_shapes",
+           "format_shape_table"]
 
 
 def _check_int(name: str, value: int, minimum: int) -> None:
@@ -67,15 +68,51 @@ def pool_output_size(
     _check_int("padding", padding, 0)
     if padding > kernel // 2:
         raise ValueError(f"padding must be at most kernel // 2 = {kernel // 2} (PyTorch's rule); got {padding}.")
-    span = size + 2 * padding - kernel
-    if span < 0:
-        raise ValueError(
-            f"A pooling window of {kernel} does not fit into an input of size {size} with padding {padding}."
-        )
+    span = size + 2 * padding - kernel  # negative when the window is larger than the padded input
     out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1  # the last window would start in the right padding only
+    if out < 1:  # with ceil_mode a window may overhang the input, as long as it starts inside it
+        raise ValueError(
+            f"A pooling window of {kernel} (stride {stride}) does not fit into an input of size {size} with "
+            f"padding {padding}{' even with ceil_mode' if ceil_mode else ''}."
+        )
     return out
+
+
+def _first(value: int | Sequence[int]) -> int:
+    return value if isinstance(value, int) else value[0]
+
+
+def _output_side(module: nn.Module, side: int) -> int:
+    """Output side of a square convolution or pooling layer for a square input; raises ValueError when empty."""
+    if isinstance(module, nn.Conv2d):
+        padding = module.padding
+        if isinstance(padding, str):  # "same" keeps the size, "valid" is no padding
+            return side if padding == "same" else conv_output_size(
+                side, _first(module.kernel_size), _first(module.stride), 0, _first(module.dilation))
+        return conv_output_size(side, _first(module.kernel_size), _first(module.stride), _first(padding),
+                                _first(module.dilation))
+    return pool_output_size(side, _first(module.kernel_size), _first(module.stride), _first(module.padding),
+                            getattr(module, "ceil_mode", False))
+
+
+def smallest_input_side(layers: nn.Module, largest: int = 4096) -> int:
+    """Smallest H (= W) for which every convolution and max/average pooling of ``layers``, taken in
+    order, has a non-empty output (a chain such as AlexNet's ``features``: 63 for both layouts).
+
+    Raises ``ValueError`` when no side up to ``largest`` fits.
+    """
+    spatial = [m for m in layers.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d))]
+    for side in range(1, largest + 1):
+        size = side
+        try:
+            for module in spatial:
+                size = _output_side(module, size)
+        except ValueError:
+            continue
+        return side
+    raise ValueError(f"No input side up to {largest} gives a non-empty output for these layers.")
 
 
 @dataclass(frozen=True)

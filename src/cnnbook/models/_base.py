@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import reduce
 
+import torch
 from torch import Tensor, nn
 
 from .._checks import check_positive
 
-__all__ = ["StageInfo", "ImageClassifier", "check_image_batch", "check_positive"]
+__all__ = ["StageInfo", "ImageClassifier", "check_image_batch", "check_positive", "trunc_normal_init",
+           "imagenet_to_google_scaling"]
 
 
 @dataclass(frozen=True)
@@ -145,3 +147,22 @@ class ImageClassifier(nn.Module):
             return old.in_channels
         raise TypeError(f"{type(self).__name__} has no readable classifier width.")
 
+
+def trunc_normal_init(model: nn.Module, std: float) -> None:
+    """torchvision's initialisation of GoogLeNet (std 0.01) and Inception-v3 (std 0.1): every convolution
+    and linear weight from a normal distribution truncated to [-2, 2], BatchNorm as the identity."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2, b=2)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+
+
+def imagenet_to_google_scaling(x: Tensor) -> Tensor:
+    """Map an ImageNet-normalised image (N x 3 x H x W) to the [-1, 1] scaling that Google's GoogLeNet and
+    Inception-v3 weights expect, channel by channel (torchvision's ``transform_input``)."""
+    x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+    x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
+    x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
+    return torch.cat((x_ch0, x_ch1, x_ch2), 1)

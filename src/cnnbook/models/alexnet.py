@@ -40,6 +40,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from ..calc.shapes import smallest_input_side
 from ..layers.lrn import LocalResponseNorm
 from ..registry import register_model
 from .._checks import check_dropout, check_positive
@@ -114,33 +115,6 @@ ALEXNET_PAPER_LAYOUT = AlexNetLayout(
 def _activation(act_layer: ActLayer) -> nn.Module:
     """ReLU runs in place, as in torchvision (saves memory); other activations cannot."""
     return act_layer(inplace=True) if act_layer is nn.ReLU else act_layer()
-
-
-
-def _spatial_output(module: nn.Module, side: int) -> int:
-    """Output side of a convolution (dilation 1) or pooling for an input side, with PyTorch's arithmetic."""
-    k, s, p = (v if isinstance(v, int) else v[0] for v in (module.kernel_size, module.stride, module.padding))
-    assert isinstance(k, int) and isinstance(s, int) and isinstance(p, int)
-    if not getattr(module, "ceil_mode", False):
-        return (side + 2 * p - k) // s + 1
-    out = (side + 2 * p - k + s - 1) // s + 1  # rounded up ...
-    if (out - 1) * s >= side + p:  # ... unless the last window would start in the padding
-        out -= 1
-    return out
-
-
-def smallest_input_side(layers: nn.Module) -> int:
-    """Smallest H (= W) for which every convolution and pooling in ``layers`` has a non-empty output."""
-    spatial = [m for m in layers.modules() if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d))]
-    for side in range(1, 4096):
-        size = side
-        for m in spatial:
-            size = _spatial_output(m, size)
-            if size < 1:
-                break
-        else:
-            return side
-    raise ValueError("No input side up to 4096 fits these layers.")
 
 
 def _make_features(

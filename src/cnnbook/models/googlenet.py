@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ..layers.inception import BasicConv2d, InceptionAux, InceptionModule
 from ..registry import register_model
-from ._base import ImageClassifier, StageInfo, check_positive
+from ._base import ImageClassifier, StageInfo, check_positive, imagenet_to_google_scaling, trunc_normal_init
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "GOOGLENET_CFG", "googlenet", "googlenet_loss"]
 
@@ -160,25 +160,13 @@ class GoogLeNet(ImageClassifier):
         return InceptionAux(in_channels, num_classes, self._width(128), self._width(1024), dropout)
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
+        trunc_normal_init(self, std=0.01)
 
     # ---- forward ------------------------------------------------------------------------------------
-    def _transform_input(self, x: Tensor) -> Tensor:
-        """Map an ImageNet-normalised image to the [-1, 1] scaling of Google's weights (channel by channel)."""
-        x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
-        x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
-        x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
-        return torch.cat((x_ch0, x_ch1, x_ch2), 1)
-
     def _body(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The convolutional body; also the two auxiliary outputs when ``with_aux``."""
         if self.transform_input:
-            x = self._transform_input(x)
+            x = imagenet_to_google_scaling(x)
         # N x 3 x 224 x 224
         x = self.conv1(x)  # N x 64 x 112 x 112
         x = self.maxpool1(x)  # N x 64 x 56 x 56

@@ -34,7 +34,7 @@ from ..layers.inception import (
     InceptionV3Aux,
 )
 from ..registry import register_model
-from ._base import ImageClassifier, StageInfo, check_positive
+from ._base import ImageClassifier, StageInfo, check_positive, imagenet_to_google_scaling, trunc_normal_init
 from .googlenet import googlenet_loss
 
 __all__ = ["Inception3", "InceptionOutputs", "INCEPTION_V3_CFG", "inception_v3", "inception_v3_loss"]
@@ -173,29 +173,17 @@ class Inception3(ImageClassifier):
         return block(in_channels, **{key: self._width(c) for key, c in channels.items()})
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.1, a=-2, b=2)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
+        trunc_normal_init(self, std=0.1)
         if self.AuxLogits is not None:
             aux_fc = self.AuxLogits.fc
             assert isinstance(aux_fc, nn.Linear)
             nn.init.trunc_normal_(aux_fc.weight, mean=0.0, std=self.AuxLogits.fc_stddev, a=-2, b=2)
 
     # ---- forward ------------------------------------------------------------------------------------
-    def _transform_input(self, x: Tensor) -> Tensor:
-        """Map an ImageNet-normalised image to the [-1, 1] scaling of Google's weights (channel by channel)."""
-        x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
-        x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
-        x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
-        return torch.cat((x_ch0, x_ch1, x_ch2), 1)
-
     def _body(self, x: Tensor, with_aux: bool) -> tuple[Tensor, Tensor | None]:
         """The convolutional body; also the auxiliary output when ``with_aux``."""
         if self.transform_input:
-            x = self._transform_input(x)
+            x = imagenet_to_google_scaling(x)
         # N x 3 x 299 x 299
         x = self.Conv2d_1a_3x3(x)  # N x 32 x 149 x 149
         x = self.Conv2d_2a_3x3(x)  # N x 32 x 147 x 147

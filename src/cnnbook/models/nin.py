@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from ..registry import register_model
 from .._checks import check_dropout, check_positive
 from ._base import ImageClassifier, StageInfo
-from .alexnet import smallest_input_side
+from ..calc.shapes import smallest_input_side
 
 __all__ = ["MLPConv", "NiN", "nin"]
 
