@@ -46,6 +46,22 @@ def test_modes(monkeypatch) -> None:
         config.get_config()
 
 
+def test_set_threads_follows_the_mode() -> None:
+    """Budget mode trains on one thread; full mode leaves PyTorch's default; a bad count is refused by name."""
+    from dataclasses import replace
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert config.set_threads(config.get_config("budget")) == 1 == torch.get_num_threads()
+        torch.set_num_threads(2)
+        assert config.set_threads(config.get_config("full")) == 2 == torch.get_num_threads()
+        with pytest.raises(ValueError, match="threads must be at least 1"):
+            config.set_threads(replace(config.get_config("budget"), threads=0))
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_data_dir_and_offline(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("CNNBOOK_DATA", str(tmp_path))
     assert config.data_dir() == tmp_path

@@ -22,6 +22,10 @@ Environment variables (read each time :func:`get_config` is called):
 ``CNNBOOK_PROGRESS``
     ``auto`` (default: progress bars only in a live notebook or a terminal, never in the book build),
     ``1`` (always) or ``0`` (never).
+
+Threads: the chapters' networks are small, and on a CPU that other programs share, splitting each small
+operation over several threads costs more in coordination than it saves. A chapter that trains calls
+:func:`set_threads` once: one thread in budget mode, PyTorch's own default in full mode.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ModeConfig", "MODES", "get_config", "data_dir", "offline", "progress_setting"]
+__all__ = ["ModeConfig", "MODES", "get_config", "set_threads", "data_dir", "offline", "progress_setting"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class ModeConfig:
     seg_image_size: int       # side of the images of the generated segmentation set (U-Net)
     seg_train_size: int       # images of the generated segmentation training set
     seg_test_size: int        # images of the generated segmentation test set
+    threads: int | None       # torch intra-op threads for the experiments (set_threads); None = PyTorch's default
 
 
 def _device() -> str:
@@ -60,12 +65,13 @@ MODES: dict[str, ModeConfig] = {
     # 2-core CPU, <= 3 minutes and <= 1.5 GB per chapter.
     "budget": ModeConfig(
         mode="budget", image_size=32, train_size=5000, test_size=1000, epochs=5, batch_size=64,
-        device="cpu", num_workers=0, seg_image_size=64, seg_train_size=600, seg_test_size=100,
+        device="cpu", num_workers=0, seg_image_size=64, seg_train_size=600, seg_test_size=100, threads=1,
     ),
     # A GPU: whole data sets, more epochs. The device is resolved when get_config() is called.
     "full": ModeConfig(
         mode="full", image_size=32, train_size=None, test_size=None, epochs=30, batch_size=128,
         device="cpu", num_workers=2, seg_image_size=128, seg_train_size=5000, seg_test_size=500,
+        threads=None,
     ),
 }
 
@@ -82,6 +88,21 @@ def get_config(mode: str | None = None) -> ModeConfig:
     if name == "full":
         config = replace(config, device=_device())
     return config
+
+
+def set_threads(config: ModeConfig | None = None) -> int:
+    """Apply the mode's thread policy to torch (``torch.set_num_threads``) and return the threads in use.
+
+    Budget mode uses one thread: its networks are small and its 2-core CPU is shared. Full mode leaves
+    PyTorch's default (one thread per physical core), which the CPU side of GPU training wants.
+    """
+    config = config or get_config()
+    if config.threads is not None:
+        if config.threads < 1:
+            raise ValueError(f"ModeConfig.threads must be at least 1 (or None for PyTorch's default); "
+                             f"got {config.threads}.")
+        torch.set_num_threads(config.threads)
+    return torch.get_num_threads()
 
 
 def data_dir() -> Path:
