@@ -23,7 +23,8 @@ running); a chapter over either is marked ``over``. Wall time depends on the loa
 time much less: compare the two when the machine is shared.
 
 The table is printed at the end; ``--json PATH`` also writes it as JSON, ``--output DIR`` keeps the
-executed notebooks. Run it on an otherwise idle
+executed notebooks, and ``--cells N`` lists, per chapter, the N code cells with the highest peak PSS (to
+find which cell to slim when a chapter is over the memory target). Run it on an otherwise idle
 machine: timings measured next to other work say little.
 """
 
@@ -35,7 +36,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jupytext
@@ -58,6 +59,7 @@ class Result:
     peak_rss_mb: float   # summed RSS
     cells: int
     error: str = ""
+    top_cells: list[tuple[int, float, str]] = field(default_factory=list)  # (cell index, peak PSS MB, first line)
 
     @property
     def verdict(self) -> str:
@@ -84,6 +86,7 @@ class TreeMonitor:
     def __init__(self, interval: float = 0.1) -> None:
         self.interval, self.pid = interval, None
         self.peak_pss = self.peak_rss = 0
+        self.cell_peak_pss = 0  # peak since the last reset (the current cell's)
         self.cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -105,6 +108,7 @@ class TreeMonitor:
             pss, rss = pss + memory.pss, rss + memory.rss
             self.cpu[proc.pid] = times.user + times.system
         self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+        self.cell_peak_pss = max(self.cell_peak_pss, pss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -125,19 +129,25 @@ class TreeMonitor:
         self._thread.join()
 
 
-def run_chapter(path: Path, timeout: int, output: Path | None = None) -> Result:
+def run_chapter(path: Path, timeout: int, output: Path | None = None, top: int = 0) -> Result:
     notebook = jupytext.read(path)
     code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     error = ""
+    cell_peaks: list[tuple[int, float, str]] = []
     start = time.perf_counter()
     with TreeMonitor() as monitor:
         with client.setup_kernel():
             monitor.pid = client.km.provisioner.pid  # the kernel process
             try:
                 for index, cell in enumerate(client.nb.cells):
+                    monitor.cell_peak_pss = 0
                     client.execute_cell(cell, index)
+                    if cell.cell_type == "code":
+                        monitor.sample()  # a cell shorter than the sampling interval still gets one sample
+                        first = next((line for line in cell.source.splitlines() if line.strip()), "")
+                        cell_peaks.append((index, monitor.cell_peak_pss / 2**20, first[:60]))
             except CellExecutionError as exc:
                 error = str(exc).strip().splitlines()[-1][:120]
             monitor.sample()  # the last CPU times, before the kernel shuts down
@@ -148,7 +158,8 @@ def run_chapter(path: Path, timeout: int, output: Path | None = None) -> Result:
 
         nbformat.write(client.nb, output / f"{path.stem}.ipynb")
     return Result(str(path.relative_to(ROOT)), seconds, monitor.cpu_seconds, monitor.peak_pss / 2**20,
-                  monitor.peak_rss / 2**20, code_cells, error)
+                  monitor.peak_rss / 2**20, code_cells, error,
+                  sorted(cell_peaks, key=lambda c: -c[1])[:top])
 
 
 def print_table(results: list[Result]) -> None:
@@ -172,16 +183,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--output", type=Path, help="write the executed notebooks (.ipynb) into this folder")
+    parser.add_argument("--cells", type=int, default=0, metavar="N",
+                        help="also list the N code cells of each chapter with the highest peak PSS")
     args = parser.parse_args(argv)
     os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"  # the project's kernel
     chapters = [Path(c).resolve() for c in args.chapters] or toc_chapters()
     results = []
     for path in chapters:
         print(f"running {path.relative_to(ROOT)} ...", flush=True)
-        results.append(run_chapter(path, args.timeout, args.output))
+        results.append(run_chapter(path, args.timeout, args.output, args.cells))
         r = results[-1]
         print(f"  {r.seconds:.1f} s, {r.cpu_seconds:.1f} s CPU, peak PSS {r.peak_mb:.0f} MB "
               f"(RSS {r.peak_rss_mb:.0f} MB) {r.error}", flush=True)
+        for index, peak, first in r.top_cells:
+            print(f"    cell {index:3d}: peak PSS {peak:6.0f} MB  {first}", flush=True)
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
