@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
 STAMP  := $(VENV)/.installed-$(DEPS_HASH)
 
-.PHONY: venv book test browser sandbox bench clean-book clean
+.PHONY: venv book test data browser axe pdf sandbox bench clean-book clean
 
 venv: $(STAMP)
 
@@ -25,19 +25,44 @@ $(STAMP): pyproject.toml
 
 # -W turns every Sphinx warning into an error, -n reports broken cross-references,
 # --keep-going lists all of them before failing.
-book: $(STAMP)
+book: $(STAMP) data
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . --all -W -n --keep-going
 
-test: $(STAMP) browser sandbox
+test: $(STAMP) data browser axe sandbox
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 # The widget tests drive Debian's Chromium headless with Playwright (Playwright's own browser
 # download does not work offline). Installed once, as root or through sudo.
+# poppler-utils gives pdftotext, with which the PDF test reads the book's PDF.
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "Installing Debian's chromium for the browser tests"; \
+	@if [ ! -x /usr/bin/chromium ] || ! command -v pdftotext >/dev/null; then \
+	  echo "Installing Debian's chromium and poppler-utils for the browser and PDF tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	fi
+
+# axe-core (the accessibility test's rule engine), pinned, from npm into the git-ignored node_modules/;
+# the test injects this local file into each page, so it runs without a network.
+AXE_VERSION := 4.14.1
+AXE_STAMP := node_modules/.axe-core-$(AXE_VERSION)
+axe: $(AXE_STAMP)
+
+$(AXE_STAMP):
+	npm install --no-save --no-package-lock --no-audit --no-fund axe-core@$(AXE_VERSION)
+	@grep -q '"version": "$(AXE_VERSION)"' node_modules/axe-core/package.json
+	@touch $@
+
+# One PDF of the built book (run make book first), in the order of _toc.yml: _build/pdf/book.pdf.
+pdf: $(STAMP) browser
+	$(BIN)/python scripts/make_pdf.py
+
+# The real Fashion-MNIST, offline: Debian's dataset-fashion-mnist installs the four IDX files that
+# torchvision reads (cnnbook.data.load_fashion_mnist unpacks them into the data folder). Installed once.
+data:
+	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  echo "Installing Debian's dataset-fashion-mnist (the real Fashion-MNIST) for the chapters and tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
 	fi
 
 # The autograder runs every student's kernel in a bubblewrap sandbox (autograder/grader_plugins.py);

@@ -5,6 +5,8 @@ No test touches the network: CNNBOOK_OFFLINE=1, or torchvision's data set classe
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,7 @@ from cnnbook.data import (
     SEGMENTATION_CLASSES, SHAPE_CLASSES, load_cifar10, load_dataset, load_digits, load_fashion_mnist, load_mnist,
     load_segmentation, load_shapes, make_segmentation, make_shapes,
 )
+from cnnbook.data import loaders
 from cnnbook.data.distort import distorted_copies
 
 
@@ -131,14 +134,60 @@ def test_real_mnist_is_used_when_present(tmp_path, monkeypatch, capsys) -> None:
     assert data.train.images[:, :, :2].sum() == 0  # padded by 2 on each side
 
 
-def test_cifar_and_fashion_fall_back_to_shapes(empty_data_dir, capsys) -> None:
+def test_cifar_and_fashion_fall_back_to_shapes(empty_data_dir, monkeypatch, capsys) -> None:
     cifar = load_cifar10(train_size=40, test_size=20)
     assert "CIFAR-10 not found" in _one_line(capsys)
     assert cifar.name == "generated colour shapes" and cifar.classes == SHAPE_CLASSES
     assert cifar.input_size == (3, 32, 32) and (len(cifar.train), len(cifar.test)) == (40, 20)
+    monkeypatch.setattr(loaders, "SYSTEM_COPIES", {})  # as on a machine without Debian's package
     fashion = load_fashion_mnist(train_size=30, test_size=10)
-    assert "Fashion-MNIST not found" in _one_line(capsys)
+    line = _one_line(capsys)
+    assert "Fashion-MNIST not found" in line and "apt install dataset-fashion-mnist" in line
     assert fashion.name == "generated grey shapes" and fashion.input_size == (1, 28, 28)
+    assert fashion.fallback
+
+
+def _idx_gz(path, array: np.ndarray) -> None:
+    """Write ``array`` (uint8) as a gzipped IDX file, the format of (Fashion-)MNIST."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as out:
+        out.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_is_unpacked_from_the_system_copy(empty_data_dir, tmp_path_factory, monkeypatch, capsys):
+    system = tmp_path_factory.mktemp("usr-share-datasets")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("t10k", 5)):
+        _idx_gz(system / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _idx_gz(system / f"{split}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    monkeypatch.setattr(loaders, "SYSTEM_COPIES", {"FashionMNIST": (system, "Debian package dataset-fashion-mnist")})
+    data = load_fashion_mnist()
+    line = _one_line(capsys)
+    assert "Debian package dataset-fashion-mnist" in line and str(system) in line
+    assert data.name == "Fashion-MNIST" and not data.fallback and (len(data.train), len(data.test)) == (12, 5)
+    assert data.train.targets.tolist() == [i % 10 for i in range(12)]
+    raw = empty_data_dir / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(  # unpacked, with no partial file left behind
+        f"{split}-{kind}-idx{d}-ubyte" for split in ("train", "t10k") for kind, d in (("images", 3), ("labels", 1)))
+    load_fashion_mnist()  # the second time the unpacked files are found where torchvision looks
+    assert "found in" in _one_line(capsys)
+
+
+def test_an_incomplete_system_copy_is_not_used(empty_data_dir, tmp_path_factory, monkeypatch, capsys):
+    system = tmp_path_factory.mktemp("usr-share-datasets")
+    _idx_gz(system / "train-images-idx3-ubyte.gz", np.zeros((2, 28, 28)))  # three files of four missing
+    monkeypatch.setattr(loaders, "SYSTEM_COPIES", {"FashionMNIST": (system, "Debian package dataset-fashion-mnist")})
+    data = load_fashion_mnist(train_size=30, test_size=10)
+    assert data.fallback and "Fashion-MNIST not found" in _one_line(capsys)
+
+
+@pytest.mark.skipif(not (loaders.SYSTEM_COPIES["FashionMNIST"][0] / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed (make installs it)")
+def test_real_fashion_mnist_from_debian(empty_data_dir, capsys) -> None:
+    data = load_fashion_mnist(train_size=60_000, test_size=10_000)
+    assert "dataset-fashion-mnist" in _one_line(capsys)
+    assert (len(data.train), len(data.test)) == (60_000, 10_000) and data.input_size == (1, 28, 28)
+    assert data.classes[0] == "T-shirt/top" and torch.bincount(data.test.targets).tolist() == [1000] * 10
 
 
 def test_sizes_come_from_the_mode(empty_data_dir, capsys) -> None:

@@ -48,3 +48,45 @@ def test_meta_models_count_like_real_ones_without_storage() -> None:
     assert sum(p.numel() for p in cnnbook.get_meta_model("lenet5").parameters()) == sum(
         p.numel() for p in real.parameters())
     assert torch.get_default_device().type == "cpu"  # the context manager does not leak
+
+
+# ---- figures with alt text ---------------------------------------------------------------------------
+def test_show_figure_emits_the_png_with_its_alt_text(monkeypatch) -> None:
+    import base64
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cnnbook import display as display_module
+
+    shown = []
+    monkeypatch.setattr(display_module, "display", lambda data, metadata, raw: shown.append((data, metadata, raw)))
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    display_module.show_figure(fig, "Test accuracy rises   from 10% to 90% over five epochs.")
+    (data, metadata, raw), = shown
+    alt = "Test accuracy rises from 10% to 90% over five epochs."
+    assert raw and data["text/plain"] == alt and metadata == {"image/png": {"alt": alt}}
+    assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend does not show it a second time
+
+
+@pytest.mark.parametrize("alt", ["", "   ", "figure.png", "../_images/1cff.png", "1cff8e0a9b2c3d4e5f60718293a4b5c6",
+                                 "accuracy"])
+def test_alt_text_that_describes_nothing_is_refused(alt: str) -> None:
+    from cnnbook.display import check_alt_text
+
+    with pytest.raises(ValueError, match="does not describe the figure"):
+        check_alt_text(alt)
+
+
+def test_the_book_renderer_copies_alt_text_from_the_output_metadata() -> None:
+    pytest.importorskip("myst_nb")
+    from importlib.metadata import entry_points
+
+    from cnnbook.sphinx_alt import AltTextRenderer
+
+    (entry,) = [ep for ep in entry_points().select(group="myst_nb.renderers") if ep.name == "cnnbook"]
+    assert entry.load() is AltTextRenderer  # what _config.yml's nb_render_plugin: cnnbook selects

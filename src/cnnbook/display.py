@@ -11,14 +11,20 @@ with ``str`` and escaped, so a module whose name is ``<lambda>`` shows as writte
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import numbers
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from IPython.display import HTML
+from IPython.display import HTML, display
 
-__all__ = ["html_table", "format_cell", "looks_numeric"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["html_table", "format_cell", "looks_numeric", "show_figure", "check_alt_text"]
 
 
 def format_cell(value: object, float_format: str | None = None) -> str:
@@ -71,3 +77,37 @@ def _cell(value: object, float_format: str | None) -> str:
     numeric = looks_numeric(value)
     style = ' style="text-align: right"' if numeric else ""
     return f"<td{style}>{format_cell(value, float_format)}</td>"
+
+
+# ---- figures with alt text -----------------------------------------------------------------------------
+# What an alt text must not be: empty, a file name or path, or a hash (what Sphinx writes when none is given).
+_NOT_ALT_TEXT = re.compile(r"^\s*$|[\w./-]*\.(png|jpe?g|svg|gif|pdf)\s*$|^[0-9a-f]{16,}$", re.IGNORECASE)
+
+
+def check_alt_text(alt: str) -> str:
+    """``alt`` stripped, or ``ValueError`` when it cannot describe a figure (empty, a file name, a hash, one word)."""
+    if not isinstance(alt, str) or _NOT_ALT_TEXT.search(alt) or len(alt.split()) < 4:
+        raise ValueError(
+            f"alt text {alt!r} does not describe the figure: say in a sentence what is plotted against what, "
+            "and the result the reader should see (at least four words; not a file name or a hash)."
+        )
+    return " ".join(alt.split())
+
+
+def show_figure(fig: "Figure", alt: str, dpi: int = 100) -> None:
+    """Show a Matplotlib figure with alt text that says what it shows, and close it.
+
+    The figure is drawn on an opaque white background (legible in the book's dark mode too) and emitted as
+    a PNG whose output metadata carries ``alt``; the book's renderer (``cnnbook.sphinx_alt``) copies it to
+    the ``<img>``. The plain-text form of the output is the alt text itself, so a reader without images
+    (a terminal, a screen reader on the raw notebook) gets the description. Build ``alt`` from the same
+    numbers the prose glues, so it never goes stale.
+    """
+    import matplotlib.pyplot as plt
+
+    text = check_alt_text(alt)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white", transparent=False)
+    plt.close(fig)
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    display({"image/png": png, "text/plain": text}, metadata={"image/png": {"alt": text}}, raw=True)

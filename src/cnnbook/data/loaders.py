@@ -1,9 +1,11 @@
 """Loaders for the data sets of the book, each with an offline fallback.
 
 ``load_mnist``, ``load_fashion_mnist`` and ``load_cifar10`` read the real data sets through
-``torchvision.datasets`` from ``cnnbook.config.data_dir``, downloading them when that is allowed
+``torchvision.datasets`` from ``cnnbook.config.data_dir``. Fashion-MNIST is also found offline: Debian's
+package ``dataset-fashion-mnist`` (installed by ``make``) ships the real files, which are unpacked where
+torchvision looks for them. Otherwise the loaders download the data when that is allowed
 (``CNNBOOK_OFFLINE`` unset) and possible. When the data is absent and cannot be fetched they fall back
-to data that needs no download:
+to data that needs no download, and say so:
 
 - digits (MNIST): scikit-learn's handwritten digits, 1,797 real 8x8 scans upsampled to the 20x20 box
   MNIST uses and padded to 28x28 (or 32x32);
@@ -17,7 +19,10 @@ Every loader prints exactly one line saying which data it used and why, and retu
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
+import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -82,13 +87,57 @@ def _bundle(
     return bundle
 
 
+# Debian's ``dataset-fashion-mnist`` package (``apt install dataset-fashion-mnist``, which ``make`` runs) installs
+# the real Fashion-MNIST as the four standard IDX ``.gz`` files that torchvision downloads.
+SYSTEM_COPIES: dict[str, tuple[Path, str]] = {
+    "FashionMNIST": (Path("/usr/share/datasets/fashion-mnist"), "Debian package dataset-fashion-mnist"),
+}
+
+
+def _unpack_system_copy(cls: Any, root: Path) -> str | None:
+    """Unpack a system-wide copy of ``cls``'s raw files (see ``SYSTEM_COPIES``) where torchvision looks for them.
+
+    torchvision reads ``root/<Class>/raw/<file>`` uncompressed, so each ``.gz`` is decompressed there (into a
+    temporary name, then renamed, so an interrupted unpack never leaves a truncated file). Returns where the
+    files came from, or None when there is no complete system copy.
+    """
+    folder, package = SYSTEM_COPIES.get(cls.__name__, (None, ""))
+    if folder is None:
+        return None
+    names = [Path(url.rsplit("/", 1)[-1]) for url, _ in cls.resources]
+    if not all((folder / name).is_file() for name in names):
+        return None
+    raw = root / cls.__name__ / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = raw / name.stem  # "train-images-idx3-ubyte.gz" -> "train-images-idx3-ubyte"
+        if target.is_file():
+            continue
+        partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        with gzip.open(folder / name, "rb") as source, open(partial, "wb") as out:
+            shutil.copyfileobj(source, out)
+        os.replace(partial, target)
+    return f"{package} ({folder}), unpacked into {_show(raw)}"
+
+
 def _fetch_torchvision(cls: Any, name: str) -> tuple[Any, Any, str] | str:
-    """The torchvision train and test sets and how they were found, or the reason they are not there."""
+    """The torchvision train and test sets and how they were found, or the reason they are not there.
+
+    In order: the files already in ``data_dir()``; a system-wide copy (``SYSTEM_COPIES``) unpacked there;
+    a download, when that is allowed. The string returned instead says why none of them worked.
+    """
     root = data_dir()
     try:
         return cls(root, train=True, download=False), cls(root, train=False, download=False), f"found in {_show(root)}"
     except RuntimeError:
         pass
+    try:
+        system = _unpack_system_copy(cls, root)
+    except OSError as error:  # a read-only or full data folder: say so and go on to the other sources
+        system = None
+        print(f"cnnbook: could not unpack the system copy of {name} into {_show(root)} ({error})")
+    if system is not None:
+        return cls(root, train=True, download=False), cls(root, train=False, download=False), system
     if offline():
         return f"{name} not found in {_show(root)} and downloads are off (CNNBOOK_OFFLINE=1)"
     try:  # torchvision prints download progress: keep the one-line promise
@@ -191,20 +240,30 @@ def load_mnist(image_size: int = 28, train_size: int | None = None, test_size: i
                    transform=transform)
 
 
-def load_fashion_mnist(image_size: int = 28, train_size: int | None = None, test_size: int | None = None) -> DataBundle:
-    """Fashion-MNIST (60,000 / 10,000 grey 28x28 clothes); falls back to the generated shapes in grey."""
+def load_fashion_mnist(image_size: int = 28, train_size: int | None = None, test_size: int | None = None,
+                       transform: Callable[[Tensor], Tensor] | None = None) -> DataBundle:
+    """Fashion-MNIST (60,000 / 10,000 grey 28x28 clothes, 10 classes), padded to ``image_size`` when larger.
+
+    Read from ``data_dir()``, else from Debian's ``dataset-fashion-mnist`` package, else downloaded; falls back
+    to the generated shapes in grey (and says so) when none of these is possible. ``transform`` (augmentation
+    on [0, 1] float images) applies to the training set only.
+    """
     import torchvision
 
     train_size, test_size = _sizes(train_size, test_size, 60_000, 10_000)
     found = _fetch_torchvision(torchvision.datasets.FashionMNIST, "Fashion-MNIST")
     if isinstance(found, str):
+        reason = f"offline fallback: {found}; install the real data with `apt install dataset-fashion-mnist`"
         train, test = _shapes_arrays(train_size, test_size, image_size, channels=1, seed=0)
-        return _bundle("generated grey shapes", "Fashion-MNIST", f"offline fallback: {found}", train, test,
-                       SHAPE_CLASSES, image_size, fallback=True)
+        return _bundle("generated grey shapes", "Fashion-MNIST", reason, train, test,
+                       SHAPE_CLASSES, image_size, fallback=True, transform=transform)
     train_set, test_set, how = found
     train = _subset(_as_uint8(train_set.data, False), train_set.targets.long(), train_size, 0)
     test = _subset(_as_uint8(test_set.data, False), test_set.targets.long(), test_size, 1)
-    return _bundle("Fashion-MNIST", "Fashion-MNIST", how, train, test, FASHION_CLASSES, image_size, fallback=False)
+    if image_size > 28:
+        train, test = (_pad_to(train[0], image_size), train[1]), (_pad_to(test[0], image_size), test[1])
+    return _bundle("Fashion-MNIST", "Fashion-MNIST", how, train, test, FASHION_CLASSES, image_size, fallback=False,
+                   transform=transform)
 
 
 def load_cifar10(image_size: int | None = None, train_size: int | None = None, test_size: int | None = None,
