@@ -15,25 +15,18 @@ from __future__ import annotations
 
 import csv
 import getpass
-import os
 import re
 import shutil
-import subprocess
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import nbformat
 import pytest
+from nbgrader_course import COURSE_ID, Course, make_course, prepend, replace
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 ASSIGNMENT = "ch02_lenet"
 NOTEBOOK = "lenet"
-COURSE_ID = "cnnbook"
 TIMEOUT_S = 20  # per-cell timeout of the test course (60 s in the real configuration)
 AUTO_CELLS = {
     "test_conv_output_size": 2.0,
@@ -56,98 +49,7 @@ def _scores(**changes: float) -> dict[str, float]:
     return {**FULL, **changes}
 
 
-# ---- the course --------------------------------------------------------------------------------------
-@dataclass
-class Course:
-    root: Path
-    env: dict[str, str]
-    log: dict[str, str] = field(default_factory=dict)
-    returncode: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def autograder(self) -> Path:
-        return self.root / "autograder"
-
-    def nbgrader(self, *args: str, cwd: Path | None = None, check: bool = True,
-                 timeout: int = 1500) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(BIN / "nbgrader"), *args], cwd=cwd or self.autograder, env=self.env,
-            capture_output=True, text=True, timeout=timeout,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"nbgrader {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-5000:]}")
-        return proc
-
-    def as_student(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """A student-side command (fetch, submit, fetch_feedback) run from the student's home folder."""
-        home = self.root / "home"
-        home.mkdir(exist_ok=True)
-        return self.nbgrader(*args, f"--course={COURSE_ID}", f"--Exchange.root={self.root / 'exchange'}",
-                             f"--Exchange.cache={self.root / 'student_cache'}", cwd=home)
-
-    def scores(self, student: str) -> dict[str, float | None] | None:
-        """Autograded score of every grade cell, from the gradebook; None when there is no submission."""
-        from nbgrader.api import Gradebook, MissingEntry
-
-        with Gradebook(f"sqlite:///{self.autograder / 'gradebook.db'}", course_id=COURSE_ID) as gb:
-            try:
-                nb = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
-            except MissingEntry:
-                return None
-            return {g.name: g.auto_score for g in nb.grades}
-
-    def submit(self, student: str, nb: nbformat.NotebookNode | str | None) -> Path:
-        """Put a submission straight into submitted/, with its timestamp, as `nbgrader collect` would."""
-        folder = self.autograder / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "timestamp.txt").write_text("2026-03-02 09:30:00.000000 UTC")
-        if nb is None:
-            (folder / "notes.txt").write_text("I forgot the notebook\n")
-        elif isinstance(nb, str):
-            (folder / f"{NOTEBOOK}.ipynb").write_text(nb)
-        else:
-            nbformat.write(nb, folder / f"{NOTEBOOK}.ipynb")
-        return folder
-
-
-def _solutions(course: Course) -> dict[str, str]:
-    """The reference answer of every solution cell (markers removed), by grade id."""
-    source = nbformat.read(course.root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    out = {}
-    for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            lines = [ln for ln in cell.source.splitlines()
-                     if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-            out[meta["grade_id"]] = "\n".join(lines)
-    return out
-
-
-def student_notebook(course: Course, edits: dict[str, Callable[[str], str]] | None = None,
-                     answered: bool = True) -> nbformat.NotebookNode:
-    """The released notebook as a student hands it in: solution cells filled in, then edited."""
-    nb = nbformat.read(course.root / "exercises" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    answers = _solutions(course) if answered else {}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
-    for gid, edit in (edits or {}).items():
-        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
-        cell.source = edit(cell.source)
-    return nb
-
-
-def replace(old: str, new: str) -> Callable[[str], str]:
-    def edit(source: str) -> str:
-        assert old in source, old
-        return source.replace(old, new)
-
-    return edit
-
-
-def prepend(code: str) -> Callable[[str], str]:
-    return lambda source: code + "\n" + source
+# ---- the course (tests/nbgrader_course.py) -----------------------------------------------------------
 
 
 def _without_cells(nb: nbformat.NotebookNode, *grade_ids: str) -> nbformat.NotebookNode:
@@ -158,37 +60,37 @@ def _without_cells(nb: nbformat.NotebookNode, *grade_ids: str) -> nbformat.Noteb
 # Faulty submissions: (student id, how to build the notebook, expected autograded scores, log pattern).
 FAULTS: dict[str, tuple[Callable[[Course], object], dict[str, float] | None, str]] = {
     # The LeNet cell raises before defining the class: both LeNet tests fail with NameError.
-    "f_raises": (lambda c: student_notebook(c, {"lenet_module": prepend("raise RuntimeError('half done')")}),
+    "f_raises": (lambda c: c.student_notebook({"lenet_module": prepend("raise RuntimeError('half done')")}),
                  _scores(test_lenet_shapes=0, test_lenet_values=0), r"failed: test_lenet_shapes \(NameError"),
     # sys.exit in a solution cell: IPython turns SystemExit into an error; the kernel lives on.
-    "f_sys_exit": (lambda c: student_notebook(c, {"count_parameters": prepend("import sys\nsys.exit(3)")}),
+    "f_sys_exit": (lambda c: c.student_notebook({"count_parameters": prepend("import sys\nsys.exit(3)")}),
                    _scores(test_count_parameters=0), r"failed: test_count_parameters \(NameError"),
     # The kernel dies in the LeNet cell: earlier tests keep their points, later cells are not run.
-    "f_os_exit": (lambda c: student_notebook(c, {"lenet_module": prepend("import os\nos._exit(1)")}),
+    "f_os_exit": (lambda c: c.student_notebook({"lenet_module": prepend("import os\nos._exit(1)")}),
                   _scores(test_lenet_shapes=0, test_lenet_values=0, test_count_parameters=0),
                   r"kernel died in cell \d+ \(lenet_module\)"),
     # An infinite loop inside a graded function: the test cell is interrupted after the timeout.
-    "f_loop": (lambda c: student_notebook(c, {"count_parameters": replace("    return sum(", "    while True:\n"
+    "f_loop": (lambda c: c.student_notebook({"count_parameters": replace("    return sum(", "    while True:\n"
                                                                           "        pass\n    return sum(")}),
                _scores(test_count_parameters=0), r"failed: test_count_parameters \(CellTimeoutError"),
     # Correct code that prints 200,000 lines and one 5 MB line: full marks, the output is capped.
-    "f_output": (lambda c: student_notebook(c, {"count_parameters": prepend(
+    "f_output": (lambda c: c.student_notebook({"count_parameters": prepend(
         "for i in range(200_000):\n    print(i)\nprint('x' * 5_000_000)")}), FULL, r"every test passed"),
     # Correct code whose graded calls emit a PyTorch UserWarning on stderr: full marks.
-    "f_warning": (lambda c: student_notebook(c, {"count_parameters": replace(
+    "f_warning": (lambda c: c.student_notebook({"count_parameters": replace(
         "return sum(p.numel() for p in model.parameters())",
         "return int(torch.tensor(torch.tensor(sum(p.numel() for p in model.parameters()))))")}),
         FULL, r"every test passed"),
     # Not JSON at all (a truncated file): graded as an unanswered release, 0 points.
-    "f_bad_json": (lambda c: nbformat.writes(student_notebook(c))[:5000], ZERO, r"not a readable notebook"),
+    "f_bad_json": (lambda c: nbformat.writes(c.student_notebook())[:5000], ZERO, r"not a readable notebook"),
     # No notebook in the submission folder: no submission is recorded (exported as 0).
     "f_missing": (lambda c: None, None, r"No notebooks were matched by '.*f_missing"),
     # Test cells deleted from a wrong submission: nbgrader puts them back, they run and fail.
-    "f_deleted_test": (lambda c: _without_cells(student_notebook(c, {"lenet_module": replace(*NO_RELU)}),
+    "f_deleted_test": (lambda c: _without_cells(c.student_notebook({"lenet_module": replace(*NO_RELU)}),
                                                 "test_lenet_values", "test_lenet_shapes"),
                        _scores(test_lenet_values=0), r"failed: test_lenet_values"),
     # A locked hidden-test cell emptied (and its points raised) in a wrong submission: restored, fails.
-    "f_edited_test": (lambda c: _edit_locked(student_notebook(c, {"lenet_module": replace(*NO_RELU)})),
+    "f_edited_test": (lambda c: _edit_locked(c.student_notebook({"lenet_module": replace(*NO_RELU)})),
                       _scores(test_lenet_values=0), r"failed: test_lenet_values"),
 }
 
@@ -213,19 +115,8 @@ HONEST = {
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
-    root = tmp_path_factory.mktemp("course")
-    ignore = shutil.ignore_patterns("submitted", "autograded", "feedback", "gradebook.db*", "__pycache__",
-                                    "release", "source", "*.csv")
-    shutil.copytree(REPO / "autograder", root / "autograder", ignore=ignore)
-    shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
-    (root / "exercises").mkdir()
-    (root / "exchange").mkdir()
-    with open(root / "autograder" / "nbgrader_config.py", "a") as fh:
-        fh.write(f"\n# test course: a short timeout for the infinite-loop submission\nc.Execute.timeout = {TIMEOUT_S}\n")
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CNNBOOK_EXCHANGE": str(root / "exchange"),
-           "PYTHONWARNINGS": "ignore"}
-    env.pop("CNNBOOK_REFERENCES", None)
-    return Course(root, env)
+    # a short per-cell timeout for the infinite-loop submission
+    return make_course(tmp_path_factory.mktemp("course"), ASSIGNMENT, timeout_s=TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -246,14 +137,14 @@ def graded(course: Course) -> Course:
     course.nbgrader("generate_assignment", ASSIGNMENT)
     course.nbgrader("release_assignment", ASSIGNMENT)
     course.as_student("fetch_assignment", ASSIGNMENT)
-    nbformat.write(student_notebook(course), course.root / "home" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+    nbformat.write(course.student_notebook(), course.root / "home" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     course.as_student("submit", ASSIGNMENT)
     course.nbgrader("collect", ASSIGNMENT)
     assert (course.autograder / "submitted" / me / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()
 
     # the others hand in through a plain copy into submitted/
-    course.submit("bob", student_notebook(course, answered=False))
-    course.submit("carol", student_notebook(course, {"lenet_module": replace(*NO_RELU),
+    course.submit("bob", course.student_notebook(answered=False))
+    course.submit("carol", course.student_notebook({"lenet_module": replace(*NO_RELU),
                                                       "count_parameters": replace(*COUNTS_BUFFERS)}))
     for sid, (build, _, _) in FAULTS.items():
         course.submit(sid, build(course))
@@ -319,7 +210,7 @@ def test_unreadable_submission_gets_a_note_in_its_feedback_notebook(graded: Cour
 
 # ---- unknown students, feedback, export, re-running ------------------------------------------------------
 def test_unknown_student_is_rejected(graded: Course) -> None:
-    graded.submit("mallory", student_notebook(graded))
+    graded.submit("mallory", graded.student_notebook())
     try:
         proc = graded.nbgrader("autograde", ASSIGNMENT, "--student=mallory", check=False)
     finally:
