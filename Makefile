@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml
 
 # -W turns every Sphinx warning into an error, -n reports broken cross-references,
 # --keep-going lists all of them before failing.
+# The execution cache keys on the notebooks' text, not on CNNBOOK_MODE, so each mode builds into its own
+# folder with its own cache: budget (the default) into _build/html, full into _build/full/_build/html.
+BOOK_OUT := $(if $(filter full,$(CNNBOOK_MODE)),_build/full,.)
 book: $(STAMP) data
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . --all -W -n --keep-going
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . --all -W -n --keep-going --path-output $(BOOK_OUT)
 
 test: $(STAMP) data browser axe sandbox
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
