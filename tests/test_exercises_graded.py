@@ -16,7 +16,8 @@ A case file defines::
     WRONG_LOSES = <points>
     FORBIDDEN = {"<solution cell grade_id>": "<source using the forbidden reference>"}
     FORBIDDEN_LOSES = <points>
-    FORBIDDEN_MESSAGE = "<text the grader's message holds, e.g. the dotted name torch.nn.BatchNorm2d>"
+    FORBIDDEN_MESSAGE = "<text the grader's message holds, e.g. the dotted name torch.autograd>"  # optional;
+                                                                    # default "forbidden"
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from nbgrader_course import (REPO, Course, autograded_points, grade_id, make_cou
 CASES_DIR = Path(__file__).resolve().parent / "exercise_cases"
 ASSIGNMENTS = sorted(p.stem for p in CASES_DIR.glob("ch*.py"))
 STUDENTS = ("honest", "wrong", "blank", "forbidden")
+DEFAULT_MESSAGE = "forbidden"  # when a case file names no FORBIDDEN_MESSAGE
 
 
 def load_case(assignment: str) -> ModuleType:
@@ -57,8 +59,9 @@ def load_case(assignment: str) -> ModuleType:
         loses = getattr(module, f"{name}_LOSES", None)
         if not isinstance(loses, (int, float)) or not 0 < loses <= total:
             raise AssertionError(f"{path.name}: {name}_LOSES must be a number of points in (0, {total}], got {loses!r}")
-    if not isinstance(getattr(module, "FORBIDDEN_MESSAGE", None), str) or not module.FORBIDDEN_MESSAGE:
-        raise AssertionError(f"{path.name}: FORBIDDEN_MESSAGE must name the forbidden call the feedback shows")
+    module.FORBIDDEN_MESSAGE = getattr(module, "FORBIDDEN_MESSAGE", DEFAULT_MESSAGE)
+    if not isinstance(module.FORBIDDEN_MESSAGE, str) or not module.FORBIDDEN_MESSAGE:
+        raise AssertionError(f"{path.name}: FORBIDDEN_MESSAGE must be text the feedback shows, e.g. the forbidden call")
     return module
 
 
