@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 import cnnbook
-from cnnbook import grading
 
 from ._common import case, f64, randn, randomise_bn, registry, state
 
@@ -37,38 +37,64 @@ def _() -> dict[str, Any]:
     return {"title": "prepare_for_fine_tuning", "cases": cases}
 
 
-@item("ch14_transfer/train_only")
+def _group_names(names: list[str], lrs: dict[str, float]) -> dict[str, Any]:
+    """The exercise's rule: a parameter joins the first prefix it starts with; the others are frozen."""
+    groups = {prefix: [n for n in names if n.startswith(prefix) and
+                       next(p for p in lrs if n.startswith(p)) == prefix] for prefix in lrs}
+    return {"groups": [[float(lrs[p]), groups[p]] for p in lrs],
+            "frozen": [n for n in names if not n.startswith(tuple(lrs))]}
+
+
+@item("ch14_transfer/param_groups")
 def _() -> dict[str, Any]:
-    model = cnnbook.get_model("resnet20_cifar")
-    names = [n for n, _ in model.named_parameters()]
+    names = [n for n, _ in cnnbook.get_model("resnet20_cifar").named_parameters()]
     cases = []
-    for prefixes in (["layer3", "fc"], ["fc"], ["layer2.2", "layer3", "fc"], ["bn1", "conv1"]):
-        spec = {"__module__": "cnnbook:resnet20_cifar", "frozen": ["layer1"]}  # some already frozen
-        cases.append(case(f"prefixes={prefixes}", args=[spec, prefixes], measure="trainable_parameters",
-                          expected=sorted(n for n in names if n.startswith(tuple(prefixes)))))
-    return {"title": "train_only", "cases": cases}
+    for lrs in ({"layer3": 0.01, "fc": 0.1}, {"layer3.2": 0.02, "layer3": 0.005, "fc": 0.1}, {"fc": 0.1},
+                {"fc": 0.05, "conv1": 0.001, "bn1": 0.001, "layer1": 0.002}, {"layer": 0.01, "fc": 0.1}):
+        cases.append(case(f"resnet20_cifar, lrs={lrs}", args=[{"__module__": "cnnbook:resnet20_cifar"}, lrs],
+                          expected=_group_names(names, lrs)))
+    return {"title": "param_groups", "cases": cases}
 
 
-def _trainable_cases() -> list[tuple[str, dict[str, Any], int, int]]:
-    out = []
-    for label, spec in [("resnet20_cifar, layer1 and layer2 frozen",
-                         {"__module__": "cnnbook:resnet20_cifar", "frozen": ["layer1", "layer2"]}),
-                        ("resnet20_cifar, all but fc frozen",
-                         {"__module__": "cnnbook:resnet20_cifar", "frozen": ["conv1", "bn1", "layer"]}),
-                        ("LeNet-5, nothing frozen", {"__module__": "cnnbook:lenet5"})]:
-        model = grading.build_module_spec(spec)
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        out.append((label, spec, trainable, sum(p.numel() for p in model.parameters())))
-    return out
+def _fine_tune(model: nn.Module, images: Tensor, labels: Tensor, lrs: dict[str, float], steps: int) -> dict[str, Any]:
+    """Parameter groups, SGD with momentum 0.9, ``steps`` cross-entropy steps on one batch (float64)."""
+    params = dict(model.named_parameters())
+    groups = _group_names(list(params), lrs)["groups"]
+    for name, p in params.items():
+        p.requires_grad_(name.startswith(tuple(lrs)))
+    optimizer = torch.optim.SGD([{"params": [params[n] for n in names], "lr": lr} for lr, names in groups],
+                                lr=0.0, momentum=0.9)
+    losses = []
+    model.train()
+    with torch.enable_grad():
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+    return {"losses": torch.tensor(losses, dtype=torch.float64),
+            "trained": {n: p.detach().clone() for n, p in params.items() if p.requires_grad}}
 
 
-@item("ch14_transfer/count_trainable")
+def _fine_tune_case(name: str, channels: int, num_classes: int, batch: int, lrs: dict[str, float],
+                    steps: int) -> dict[str, Any]:
+    model, spec = _pretrained(name)
+    images = randn(batch, channels, 32, 32)
+    labels = torch.randint(0, num_classes, (batch,))
+    expected = _fine_tune(model, images, labels, lrs, steps)
+    return case(f"{name}, batch of {batch}, lrs={lrs}, {steps} steps", args=[spec, images, labels, lrs, steps],
+                expected=expected)
+
+
+@item("ch14_transfer/fine_tune_visible")
 def _() -> dict[str, Any]:
-    return {"title": "count_trainable",
-            "cases": [case(label, args=[spec], expected=n) for label, spec, n, _ in _trainable_cases()]}
+    return {"title": "fine_tune (visible)", "forbidden": ["cnnbook.train"],
+            "cases": [_fine_tune_case("lenet5", 1, 10, 8, {"classifier.4": 0.1, "classifier": 0.02}, 3)]}
 
 
-@item("ch14_transfer/trainable_fraction")
+@item("ch14_transfer/fine_tune")
 def _() -> dict[str, Any]:
-    return {"title": "trainable_fraction",
-            "cases": [case(label, args=[spec], expected=n / total) for label, spec, n, total in _trainable_cases()]}
+    return {"title": "fine_tune", "forbidden": ["cnnbook.train"],
+            "cases": [_fine_tune_case("resnet20_cifar", 3, 10, 6, {"fc": 0.1, "layer3.2": 0.02, "layer3": 0.005}, 3),
+                      _fine_tune_case("lenet5", 1, 10, 5, {"features.3": 0.01, "classifier": 0.05}, 2)]}
