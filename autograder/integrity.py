@@ -3,40 +3,48 @@
     python autograder/integrity.py manifest     # write RELEASE.sha256 (after `nbgrader generate_assignment`)
     python autograder/integrity.py check        # check RELEASE.sha256 and references/MANIFEST.sha256
 
-``nbgrader_config.py`` calls :func:`guard_autograde` at the start of every ``nbgrader autograde``:
-the gradebook is copied to ``gradebook.db.backups/gradebook-<UTC time>.db`` (SQLite backup API) and
-every score is snapshotted; when the command ends, every score that changed outside the batch being
-graded (another assignment, or another student when ``--student`` was given) is logged as an error
-and appended to ``gradebook.db.changes.log``. Grading never changes those scores; a change there means that
-something else wrote to the gradebook during the run.
+The gradebook guard runs inside every autograde, however it is started (``nbgrader autograde``,
+``python -m nbgrader autograde``, the formgrader's Autograde button, ``python -m autograder grade``):
+``nbgrader_config.py`` installs :func:`before_submission` and :func:`after_submission` as nbgrader's
+``Autograde.pre_convert_hook`` / ``post_convert_hook``, which nbgrader calls around each submission.
+
+- Before the first submission of a run, the gradebook is backed up (db_snapshots.py: SQLite backup
+  API or pg_dump) into ``gradebook.db.backups/`` and every score is snapshotted. A run started by the class
+  grading command reuses the batch's backup (``CNNBOOK_GRADING_BATCH``) instead of one copy per student.
+- Every submission graded is recorded in the journal ``gradebook.db.grading.log`` (begin / end, with
+  host and process id), so that several ``--student`` runs in parallel know what the others are grading.
+- After each submission and at the end of the run, every score that changed and that no run (this one or
+  a concurrent one in the journal) was grading is reported as an error and appended to
+  ``gradebook.db.changes.log``. When the gradebook cannot be read, the guard says so: it never reports
+  "no score changed" without having compared.
 """
 
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import hashlib
-import sqlite3
+import os
+import socket
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from db_snapshots import (  # noqa: E402
+    BACKUP_FOLDER,
+    GradebookUnreadable,
+    Scores,
+    backup,
+    scores,
+)
+
 RELEASE_MANIFEST = HERE / "RELEASE.sha256"
-KEEP_BACKUPS = 20
-_GUARDED = False
-
-_SCORES = """
-SELECT student.id, assignment.name, notebook.name, base_cell.name,
-       grade.auto_score, grade.manual_score, grade.extra_credit
-FROM grade
-JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id
-JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id
-JOIN student ON submitted_assignment.student_id = student.id
-JOIN assignment ON submitted_assignment.assignment_id = assignment.id
-JOIN notebook ON submitted_notebook.notebook_id = notebook.id
-JOIN base_cell ON grade.cell_id = base_cell.id
-"""
-
+JOURNAL = "gradebook.db.grading.log"
+CHANGES_LOG = "gradebook.db.changes.log"
+BATCH_ENV = "CNNBOOK_GRADING_BATCH"  # set by the class grading command: path of the batch's backup
 
 def write_release_manifest(repo: Path = HERE.parent, manifest: Path = RELEASE_MANIFEST) -> Path:
     """SHA-256 of every release notebook (``exercises/*/*.ipynb``), ``sha256sum -c`` format."""
@@ -46,97 +54,188 @@ def write_release_manifest(repo: Path = HERE.parent, manifest: Path = RELEASE_MA
     return manifest
 
 
-def scores(db: Path) -> dict[tuple[str, ...], tuple[float | None, ...]]:
-    """Every grade in the gradebook: (student, assignment, notebook, cell) -> (auto, manual, extra)."""
-    if not db.is_file():
-        return {}
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=120)
-    try:
-        return {tuple(row[:4]): tuple(row[4:]) for row in con.execute(_SCORES)}
-    except sqlite3.OperationalError:  # an empty gradebook has no tables yet
-        return {}
-    finally:
-        con.close()
-
-
-def backup(db: Path, folder: Path) -> Path | None:
-    """Copy the gradebook with SQLite's backup API (consistent even while it is in use)."""
-    if not db.is_file():
-        return None
-    folder.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    target = folder / f"gradebook-{stamp}.db"
-    src, dst = sqlite3.connect(db, timeout=120), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    for old in sorted(folder.glob("gradebook-*.db"))[:-KEEP_BACKUPS]:
-        old.unlink()
-    return target
-
-
-def _batch(args: list[str]) -> tuple[str | None, str | None]:
-    """(assignment, student) of an ``nbgrader autograde`` command line; None where it means all."""
-    assignment = student = None
-    it = iter(args)
-    for arg in it:
-        if arg.startswith("--student=") or arg.startswith("--CourseDirectory.student_id="):
-            student = arg.split("=", 1)[1]
-        elif arg in ("--student", "--CourseDirectory.student_id"):
-            student = next(it, None)
-        elif arg.startswith("--assignment=") or arg.startswith("--CourseDirectory.assignment_id="):
-            assignment = arg.split("=", 1)[1]
-        elif not arg.startswith("-") and assignment is None:
-            assignment = arg
-    if student in (None, "*"):
-        student = None
-    return assignment, student
-
-
-def changes_outside(before: dict, after: dict, assignment: str | None, student: str | None) -> list[str]:
-    """Scores that differ between the snapshots and lie outside the batch (assignment, student)."""
+def changes_outside(before: Scores, after: Scores, assignment: str | None, student: str | None,
+                    explained: set[tuple[str, str]] = frozenset()) -> list[str]:
+    """Scores that differ between the snapshots, lie outside the batch (assignment, student; None = all)
+    and are not ``explained`` by a (assignment, student) that some run was grading meanwhile."""
     lines = []
     for key in sorted(set(before) | set(after), key=str):
         if before.get(key) == after.get(key):
             continue
         sid, aid = key[0], key[1]
         inside = (assignment is None or aid == assignment) and (student is None or sid == student)
-        if not inside:
+        if not inside and (aid, sid) not in explained:
             lines.append(f"{'/'.join(map(str, key))}: {before.get(key)} -> {after.get(key)}")
     return lines
 
 
-def guard_autograde(course: Path, args: list[str]) -> None:
-    """Back the gradebook up now; at exit, report any score changed outside the batch."""
-    global _GUARDED
-    if _GUARDED:  # nbgrader reads its configuration more than once per command
+# ---- the journal of what is being graded ---------------------------------------------------------------
+def journal(course: Path, event: str, assignment: str, student: str) -> None:
+    """Append one line (one write, O_APPEND: lines of concurrent processes do not interleave)."""
+    line = f"{time.time():.3f} {socket.gethostname()} {os.getpid()} {event} {assignment} {student}\n"
+    fd = os.open(course / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def graded_during(course: Path, since: float) -> set[tuple[str, str]]:
+    """(assignment, student) of every submission whose grading overlapped [since, now], by any process:
+    begun before now and not ended before ``since`` (a run killed mid-submission never ends)."""
+    path = course / JOURNAL
+    if not path.is_file():
+        return set()
+    open_runs: dict[tuple[str, str, str, str], float] = {}
+    overlapping = set()
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 6:
+            continue
+        stamp, host, pid, event, assignment, student = parts
+        run = (host, pid, assignment, student)
+        if event == "begin":
+            open_runs[run] = float(stamp)
+        elif event == "end" and run in open_runs:
+            del open_runs[run]
+            if float(stamp) >= since:
+                overlapping.add((assignment, student))
+    return overlapping | {(a, s) for (_, _, a, s) in open_runs}
+
+
+# ---- the guard: nbgrader's pre/post convert hooks --------------------------------------------------------
+@dataclass
+class Run:
+    """One autograde run (one Autograde converter): what it backed up, saw and graded."""
+    course: Path
+    db_url: str
+    started: float
+    saved: str
+    before: Scores | None  # None: the gradebook could not be read at the start
+    graded: set[tuple[str, str]] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
+    problem: str | None = None
+
+
+_RUNS: dict[int, Run] = {}
+
+
+def _say(message: str) -> None:
+    print(f"[integrity] {message}", file=sys.stderr, flush=True)
+
+
+def _converter() -> tuple[object, dict[str, str]]:
+    """The Autograde converter calling the hook, and the (assignment_id, student_id) it is converting.
+
+    nbgrader 0.9 calls ``self.pre_convert_hook(assignment=coursedir.assignment_id, ...)`` from
+    ``BaseConverter.run_pre_convert_hook``, itself called by ``convert_notebooks`` whose local ``gd`` holds
+    the submission's ids (the keyword arguments carry the command-line patterns, "*" for every student).
+    """
+    from nbgrader.converters.base import BaseConverter
+
+    frame = sys._getframe(1)
+    converter = None
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, BaseConverter):
+            converter = owner
+            if isinstance(frame.f_locals.get("gd"), dict):
+                return converter, frame.f_locals["gd"]
+        frame = frame.f_back
+    raise RuntimeError("the integrity hook was not called by an nbgrader converter's convert_notebooks "
+                       "(nbgrader's hook interface changed? the guard supports nbgrader 0.9)")
+
+
+def _start(converter: object) -> Run:
+    course = Path(converter.coursedir.root)
+    db_url = converter.coursedir.db_url
+    started = time.time()
+    saved, problem = os.environ.get(BATCH_ENV, ""), None
+    if not saved:
+        try:
+            copy = backup(db_url, course / BACKUP_FOLDER, kind="run")
+            saved = str(copy) if copy else "(no backup: the gradebook was empty)"
+            if copy:
+                _say(f"gradebook backed up to {copy}")
+        except (GradebookUnreadable, ValueError) as exc:
+            problem = f"NO BACKUP of the gradebook: {exc}"
+            _say(f"ERROR: {problem}")
+    try:
+        before = scores(db_url)
+    except GradebookUnreadable as exc:
+        before, problem = None, f"cannot snapshot the gradebook: {exc}"
+        _say(f"ERROR: {problem}; changes outside the batch are NOT checked")
+    return Run(course, db_url, started, saved or "(none)", before, problem=problem)
+
+
+def before_submission(assignment: str, student: str, notebooks: list[str]) -> None:
+    """``Autograde.pre_convert_hook``: back up and snapshot at the run's first submission; journal it."""
+    try:
+        converter, gd = _converter()
+        run = _RUNS.get(id(converter))
+        if run is None:
+            run = _RUNS[id(converter)] = _start(converter)
+            if len(_RUNS) == 1:
+                atexit.register(_final_reports)
+        key = (gd["assignment_id"], gd["student_id"])
+        run.graded.add(key)
+        journal(run.course, "begin", *key)
+    except Exception as exc:  # nbgrader logs hook failures at INFO level only: say it loudly
+        _say(f"ERROR: the gradebook guard failed before a submission: {exc!r}")
+        raise
+
+
+def after_submission(assignment: str, student: str, notebooks: list[str]) -> None:
+    """``Autograde.post_convert_hook``: journal the end; report changes outside what is being graded."""
+    try:
+        converter, gd = _converter()
+        run = _RUNS.get(id(converter))
+        if run is not None:
+            journal(run.course, "end", gd["assignment_id"], gd["student_id"])
+            report(run, final=False)
+    except Exception as exc:
+        _say(f"ERROR: the gradebook guard failed after a submission: {exc!r}")
+        raise
+
+
+def check(run: Run) -> list[str] | None:
+    """Changes outside everything being graded since the run began; None when unreadable."""
+    if run.before is None:
+        return None
+    try:
+        after = scores(run.db_url)
+    except GradebookUnreadable as exc:
+        run.problem = f"cannot read the gradebook after grading: {exc}"
+        return None
+    explained = run.graded | graded_during(run.course, run.started)
+    return changes_outside(run.before, after, None, None, explained)
+
+
+def report(run: Run, final: bool) -> None:
+    changed = check(run)
+    if changed is None:
+        _say(f"ERROR: {run.problem}; changes outside the batch were NOT checked")
         return
-    _GUARDED = True
-    db = course / "gradebook.db"
-    assignment, student = _batch(args)
-    saved = backup(db, course / "gradebook.db.backups")
-    before = scores(db)
-    if saved:
-        print(f"[integrity] gradebook backed up to {saved}", file=sys.stderr)
+    new = [line for line in changed if line not in run.reported]
+    run.reported.update(new)
+    if new:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(run.course / CHANGES_LOG, "a") as fh:
+            fh.writelines(f"{stamp} outside the batch: {line}\n" for line in new)
+        _say(f"ERROR: {len(new)} score(s) changed OUTSIDE what was being graded (see {CHANGES_LOG}). Compare them "
+             f"with the backup {run.saved}; restore single grades by hand: restoring the whole backup would "
+             f"also undo every grade written since, by this run and by any other")
+        for line in new[:50]:
+            _say(f"  {line}")
+    if final and not run.reported:
+        batch = sorted({a for a, _ in run.graded})
+        _say(f"no score changed outside the batch ({', '.join(batch) or 'nothing graded'}, "
+             f"{len({s for _, s in run.graded})} student(s)); backup: {run.saved}")
 
-    def report() -> None:
-        changed = changes_outside(before, scores(db), assignment, student)
-        if not changed:
-            print(f"[integrity] no score changed outside the batch ({assignment or 'every assignment'}, "
-                  f"{student or 'every student'})", file=sys.stderr)
-            return
-        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        with open(course / "gradebook.db.changes.log", "a") as fh:
-            for line in changed:
-                fh.write(f"{stamp} outside batch {assignment}/{student or '*'}: {line}\n")
-        print(f"[integrity] ERROR: {len(changed)} score(s) changed OUTSIDE the batch being graded "
-              f"(restore from {saved}); see gradebook.db.changes.log:", file=sys.stderr)
-        for line in changed[:50]:
-            print(f"[integrity]   {line}", file=sys.stderr)
 
-    atexit.register(report)
+def _final_reports() -> None:
+    for run in _RUNS.values():
+        report(run, final=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,10 @@ c.CourseDirectory.course_id = "cnnbook"
 c.CourseDirectory.root = str(HERE)
 c.CourseDirectory.source_directory = str(REPO / "solutions")
 c.CourseDirectory.release_directory = str(REPO / "exercises")
-c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
+# The gradebook: SQLite by default (one instructor); a class graded by several processes or machines at
+# once keeps it in PostgreSQL: CNNBOOK_DB_URL=postgresql://user@host:5432/gradebook (or --db-url of
+# `python -m autograder grade`, or --CourseDirectory.db_url=... on any nbgrader command).
+c.CourseDirectory.db_url = os.environ.get("CNNBOOK_DB_URL") or f"sqlite:///{HERE / 'gradebook.db'}"
 # The exchange (release_assignment / fetch_assignment / submit / collect on a shared JupyterHub).
 c.Exchange.root = os.environ.get("CNNBOOK_EXCHANGE", "/usr/local/share/nbgrader/exchange")
 
@@ -101,12 +104,13 @@ c.TrustedExecute.release_manifest = str(HERE / "RELEASE.sha256")
 c.TrustedExecute.memory_gb = 8.0        # address space of one kernel (torch alone maps ~3 GiB)
 c.TrustedExecute.cpu_seconds = 900      # CPU time of one notebook
 c.TrustedExecute.max_processes = 1024   # processes + threads of the sandbox user (as root)
-# Before `nbgrader autograde`: back the gradebook up and snapshot every score; after it, report any
-# score that changed outside the batch being graded (integrity.py).
-if len(sys.argv) > 1 and os.path.basename(sys.argv[0]).startswith("nbgrader") and sys.argv[1] == "autograde":
-    import integrity  # noqa: E402
+# The gradebook guard (integrity.py): nbgrader calls these hooks around every submission it autogrades,
+# however autograde is started (nbgrader autograde, python -m nbgrader, the formgrader's button, the class
+# grading command): backup and snapshot first, then a report of any score changed outside the batch.
+import integrity  # noqa: E402
 
-    integrity.guard_autograde(HERE, sys.argv[2:])
+c.Autograde.pre_convert_hook = integrity.before_submission
+c.Autograde.post_convert_hook = integrity.after_submission
 
 # ---- feedback -------------------------------------------------------------------------------------
 # Stock feedback shows the source of the hidden tests; the course keeps it hidden (the outcome and the
