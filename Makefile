@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
 STAMP  := $(VENV)/.installed-$(DEPS_HASH)
 
-.PHONY: venv book test data browser axe pdf sandbox bench clean-book clean
+.PHONY: venv book test data browser axe pdf sandbox postgres bench clean-book clean
 
 venv: $(STAMP)
 
@@ -31,7 +31,7 @@ BOOK_OUT := $(if $(filter full,$(CNNBOOK_MODE)),_build/full,.)
 book: $(STAMP) data
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . --all -W -n --keep-going --path-output $(BOOK_OUT)
 
-test: $(STAMP) data browser axe sandbox
+test: $(STAMP) data browser axe sandbox postgres
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 # The widget tests drive Debian's Chromium headless with Playwright (Playwright's own browser
@@ -75,6 +75,15 @@ sandbox:
 	  echo "Installing bubblewrap for the isolated autograder"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap >/dev/null; \
+	fi
+
+# The class grading tests start a real PostgreSQL (initdb + pg_ctl, as a non-root user, in a temporary
+# folder) as the gradebook of `python -m autograder grade`. Installed once, as root or through sudo.
+postgres:
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! command -v initdb >/dev/null; then \
+	  echo "Installing Debian's postgresql for the class grading tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
 bench: $(STAMP)
