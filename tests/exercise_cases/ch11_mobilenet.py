@@ -33,3 +33,4 @@ def depthwise_conv2d_backward(dout, x, weight, stride=1, padding=0):
 ''',
 }
 FORBIDDEN_LOSES = 3
+FORBIDDEN_MESSAGE = "torch.autograd"

@@ -32,3 +32,4 @@ def train_step(model, optimizer, images, labels):
 ''',
 }
 FORBIDDEN_LOSES = 4
+FORBIDDEN_MESSAGE = "cnnbook.train"
