@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import math
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -49,14 +51,19 @@ def _leaf(path: str) -> object:
 
 @pytest.fixture(autouse=True)
 def _grading_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The grader's environment for each test; torch's global numeric settings are restored afterwards."""
+    """The grader's environment for each test; torch's global numeric settings are restored afterwards.
+
+    It does not call ``enforce_numerics()``: the checkers must set the flags they need themselves, and
+    the judge must not depend on its own process's flags (issue 13: a fixture that set them hid a
+    judge that read them). ``test_cuda_records_are_judged_in_a_fresh_process`` checks the judge in a
+    process that no fixture touched.
+    """
     monkeypatch.setenv("CNNBOOK_REFERENCES", str(REFERENCES))
     monkeypatch.setenv("CNNBOOK_GRADING_DEVICE", "cpu")
     matmul = torch.get_float32_matmul_precision()
     saved = {path: _leaf(path).fp32_precision for path in _LEAVES}  # type: ignore[attr-defined]
     cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     deterministic = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    grading.enforce_numerics()
     yield
     torch.set_float32_matmul_precision(matmul)
     for path, value in saved.items():
@@ -195,14 +202,83 @@ def test_half_precision_rows_are_looser() -> None:
         ("cpu", lambda: torch.set_float32_matmul_precision("medium")),
     ],
 )
-def test_flags_flipped_by_student_code_fail_the_comparison(device: str, flip: object) -> None:
-    _, out, expected = _lenet_case()
-    flip()  # type: ignore[operator]
-    problems = grading.compare(out, expected, dtype=torch.float32, device_type=device)
-    assert problems and "numeric settings were changed" in problems[0]
+def test_flags_flipped_by_student_code_are_named_and_reset(device: str, flip: object) -> None:
     grading.enforce_numerics()
-    assert grading.compare(out, expected, dtype=torch.float32, device_type=device) == []
+    assert grading.numerics_problems(device) == []
+    flip()  # type: ignore[operator]
+    assert grading.numerics_problems(device)  # named, so a record made now fails with the flag's name
+    grading.enforce_numerics()
+    assert grading.numerics_problems(device) == []
     assert torch.get_float32_matmul_precision() == "highest"
+
+
+def test_compare_never_reads_this_process_flags() -> None:
+    """The judge may run in a process whose flags nobody set: comparing must not depend on them."""
+    _, out, expected = _lenet_case()
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.allow_tf32 = True
+    assert grading.compare(out, expected, dtype=torch.float32, device_type="cuda") == []
+
+
+def test_recorded_flags_fail_the_judge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    item = "ch02_lenet/lenet"
+    ref = grading.load_reference(item)
+    cases, _ = _recorded(tmp_path, monkeypatch, item, lambda: grading.check_module(_LeNet, item))
+    assert grading.judge(item, "module", cases, ref) is None
+    tampered = [{**case, "flags": ["torch.backends.cudnn.benchmark is True"]} for case in cases]
+    message = grading.judge(item, "module", tampered, ref)
+    assert message and "numeric settings were changed: torch.backends.cudnn.benchmark is True" in message
+
+
+_FRESH_JUDGE = """
+import json, sys
+from pathlib import Path
+import torch
+from cnnbook import grading
+item, records, refs = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+assert not torch.are_deterministic_algorithms_enabled()  # nothing set the flags in this process
+cases, why = grading.load_record(item, records)
+print(json.dumps(grading.judge(item, "module", cases, grading.load_reference(item, refs), "cuda", why or "missing")))
+"""
+
+
+def test_cuda_records_are_judged_in_a_fresh_process(tmp_path: Path) -> None:
+    """Issue 13: records a CUDA kernel wrote (float32, GPU-sized noise, tagged "cuda", flags as the
+    kernel saw them) are judged by a fresh interpreter that never called enforce_numerics."""
+    item = "ch02_lenet/lenet"
+    ref = grading.load_reference(item)
+    _, out, expected = _lenet_case()
+    assert len(ref["cases"]) >= 1
+    records = tmp_path / "records"
+    records.mkdir()
+
+    def verdict(outputs: list[torch.Tensor]) -> str | None:
+        cases = [{"steps": [o], "flags": [], "device": "cuda", "state": {}} for o in outputs]
+        grading.save_record(item, cases, records)
+        proc = subprocess.run([sys.executable, "-c", _FRESH_JUDGE, item, str(records), str(REFERENCES)],
+                              capture_output=True, text=True, timeout=300, env=_clean_env())
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    outputs = []
+    for case in ref["cases"]:  # honest float32 results with noise of 3e-5 of the scale, as a GPU gives
+        state = {k: v.float() for k, v in case["state_dict"].items()}
+        lenet = _LeNet(**case.get("init_kwargs", {}))
+        lenet.load_state_dict(state)
+        with torch.no_grad():
+            got = lenet.eval()(case["steps"][0]["args"][0].float())
+        outputs.append(got + _noise(case["steps"][0]["expected"], 3e-5))
+    assert verdict(outputs) is None
+    outputs[0] = outputs[0] + _noise(expected, 3e-3)  # a wrong answer (errors 30 times the CUDA row)
+    message = verdict(outputs)
+    assert message and "values differ beyond the cuda torch.float32 tolerance" in message
+    assert "numeric settings" not in message
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("CNNBOOK_", "CUBLAS_"))}
 
 
 def test_flag_flipped_inside_a_graded_forward_is_caught() -> None:

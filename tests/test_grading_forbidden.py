@@ -1,0 +1,156 @@
+"""Forbidden names found with ast (cnnbook.grading.forbidden_uses), value bands and visible cases.
+
+Pure functions, no kernel: the end-to-end path through nbgrader is in tests/test_autograder_integrity.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cnnbook import grading
+
+BN = ["torch.nn.functional.batch_norm", "torch.nn.BatchNorm2d", "torch.nn.modules.batchnorm"]
+
+
+def _uses(code: str, forbidden: list[str] = BN, setup: str = "") -> list[str]:
+    cells = ([("setup", setup)] if setup else []) + [("answer", code)]
+    return grading.forbidden_uses(cells, forbidden, trusted=["setup"])
+
+
+@pytest.mark.parametrize("code", [
+    "import torch\ny = torch.nn.functional.batch_norm(x, m, v)",
+    "import torch.nn.functional as F\ny = F.batch_norm(x, m, v)",
+    "from torch.nn import functional as F\ny = F.batch_norm(x, m, v)",
+    "from torch.nn.functional import batch_norm\n",
+    "from torch.nn.functional import batch_norm as bn\ny = bn(x)",
+    "from torch import nn\nlayer = nn.BatchNorm2d(4)",
+    "import torch.nn as tnn\nclass B(tnn.Module):\n    def __init__(self):\n        self.bn = tnn.BatchNorm2d(3)",
+    "from torch.nn.modules.batchnorm import _BatchNorm\n",
+    "from torch.nn.modules import batchnorm\nbatchnorm.BatchNorm2d(3)",
+    "m = __import__('torch.nn.functional', fromlist=['x'])\nm.batch_norm(x)",
+    "t = __import__('torch')\nt.nn.functional.batch_norm(x)",
+    "import importlib\nF = importlib.import_module('torch.nn.functional')\nF.batch_norm(x)",
+    "from importlib import import_module as im\nim('torch.nn').BatchNorm2d(3)",
+    "import torch\nbn = getattr(torch.nn.functional, 'batch_norm')",
+    "import torch\nf = getattr(getattr(torch, 'nn'), 'BatchNorm2d')",
+    "import sys\nsys.modules['torch.nn.functional'].batch_norm(x)",
+    "import torch\nnn_ = torch.nn\nfn = nn_.functional\nfn.batch_norm(x)",
+    "exec('import torch.nn.functional as G\\nG.batch_norm(x)')",
+    "from torch.nn import *\nBatchNorm2d(3)",
+    "%time y = F.batch_norm(x, m, v)",
+    "def f(x):\n    return (F := __import__('torch').nn.functional).batch_norm(x)",
+])
+def test_forbidden_uses_are_found_through_aliases_and_dynamic_imports(code: str) -> None:
+    found = _uses(code, setup="import torch.nn.functional as F")
+    assert found, code
+    assert found[0].startswith("cell 'answer', line ") and "which this exercise forbids (" in found[0]
+
+
+def test_the_message_names_the_call_the_cell_and_the_line() -> None:
+    found = _uses("import torch\n\nimport torch.nn.functional as F\nout = F.batch_norm(x, m, v)")
+    assert found == ["cell 'answer', line 4: uses torch.nn.functional.batch_norm (written `F.batch_norm`), "
+                     "which this exercise forbids (torch.nn.functional.batch_norm)"]
+
+
+def test_a_class_is_found_under_any_of_its_names() -> None:
+    """torch.nn.BatchNorm2d is defined in torch.nn.modules.batchnorm: both spellings hit either rule."""
+    assert _uses("import torch\ntorch.nn.modules.batchnorm.BatchNorm2d(3)", ["torch.nn.BatchNorm2d"])
+    assert _uses("import torch\ntorch.nn.BatchNorm2d(3)", ["torch.nn.modules.batchnorm"])
+
+
+def test_a_prefix_rule_forbids_everything_under_it() -> None:
+    assert _uses("import torchvision.transforms.functional as TF\nTF.hflip(x)", ["torchvision"])
+    assert _uses("from torchvision.transforms import v2\n", ["torchvision"])
+    assert _uses("import torchvision\n", ["torchvision"])
+    assert _uses("import cnnbook\nblock = cnnbook.layers.DenseBlock(4, 2, 4)", ["cnnbook.layers.DenseBlock"])
+    assert _uses("from cnnbook.layers import DenseBlock as D\nD(4, 2, 4)", ["cnnbook.layers.DenseBlock"])
+    assert _uses("import cnnbook.nas.darts as d\nd.MixedOp", ["cnnbook.nas.darts.MixedOp"])
+
+
+@pytest.mark.parametrize("code", [
+    "import torch\nimport torch.nn.functional as F\ny = F.relu(F.conv2d(x, w))\nz = torch.nn.LayerNorm",
+    "from torch import nn\nclass Net(nn.Module):\n    def __init__(self):\n"
+    "        for i in range(3):\n            setattr(self, f'denselayer{i + 1}', nn.Conv2d(3, 3, 1))",
+    "batch_norm = lambda x: (x - x.mean()) / x.std()\ny = batch_norm(x)",
+    "import torchvision_like\n",
+    "x = 'torch.nn.functional.batch_norm'\n",
+    "%matplotlib inline\nimport torch\n",
+    "import torch\ntorch.nn.functional.batch_norm_x = 1\n",
+])
+def test_honest_code_is_not_reported(code: str) -> None:
+    assert _uses(code, BN + ["torchvision"]) == []
+
+
+def test_the_instructors_cells_are_read_but_never_reported() -> None:
+    setup = "import torch.nn.functional as F\nF.batch_norm  # shown in the prompt"
+    assert _uses("y = F.relu(x)", setup=setup) == []
+    assert _uses("y = F.batch_norm(x)", setup=setup)
+
+
+@pytest.mark.parametrize(("code", "what"), [
+    ("import torch\nf = getattr(torch.nn.functional, 'batch' + '_norm')", "looks up a computed name"),
+    ("import importlib\nm = importlib.import_module(name)", "imports a computed name"),
+    ("exec(bytes.fromhex(payload).decode())", "runs computed code"),
+    ("%run helper.py", "runs code the grader cannot check"),
+    ("def broken(:\n    pass", "not valid Python"),
+])
+def test_what_cannot_be_resolved_fails_closed(code: str, what: str) -> None:
+    found = _uses(code)
+    assert found and what in found[0], found
+
+
+def test_no_rules_no_findings() -> None:
+    assert grading.forbidden_uses({"a": "import torchvision"}, []) == []
+
+
+# ---- bands ---------------------------------------------------------------------------------------------
+def test_band_accepts_real_numbers_inside_only() -> None:
+    assert grading.band_problems(0.8, [0.7, 0.9]) == []
+    assert grading.band_problems(torch.tensor(0.75), [0.7, 0.9]) == []
+    assert grading.band_problems(9, (0, 10)) == []
+    assert grading.band_problems(0.95, [0.7, 0.9], "accuracy") == [
+        "accuracy: your value 0.95 is outside the expected band [0.7, 0.9]"]
+    for bad in (math.nan, math.inf, -math.inf):
+        assert "not a finite number" in grading.band_problems(bad, [0, 1])[0]
+    for bad in ("0.8", None, True, [0.8], torch.ones(2)):
+        assert "expected a number between 0 and 1" in grading.band_problems(bad, [0, 1])[0]
+    with pytest.raises(grading.GradingError, match=r"outside the expected band \[0, 1\]"):
+        grading.check_band(2.0, [0, 1])
+
+
+def test_judge_uses_the_band_of_a_value_item() -> None:
+    ref = {"title": "Test accuracy", "band": [0.7, 0.9], "cases": [{"name": "accuracy"}]}
+    assert grading.judge("x/acc", "value", [{"value": 0.75}], ref) is None
+    assert grading.judge("x/acc", "value", [{"value": 0.5}], ref) == (
+        "Test accuracy failed:\nanswer: your value 0.5 is outside the expected band [0.7, 0.9]")
+    on_case = {"title": "Ratio", "cases": [{"name": "r", "band": [1.0, 2.0]}]}
+    assert grading.judge("x/r", "value", [{"value": 1.5}], on_case) is None
+    assert "band" not in repr(grading.inputs_only({**ref, "format": 1}))
+
+
+# ---- visible cases -------------------------------------------------------------------------------------
+def test_visible_case_fails_with_the_judges_message() -> None:
+    def wrong_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
+        return (size + padding - kernel_size) // stride + 1
+
+    grading.check_case(lambda s, k: s - k + 1, (32, 5), 28, "conv_output_size")
+    with pytest.raises(grading.GradingError) as info:
+        grading.check_case(wrong_size, (224, 11), 55, "conv_output_size", kwargs={"stride": 4, "padding": 2},
+                           name="AlexNet conv1")
+    assert str(info.value) == "conv_output_size (case 'AlexNet conv1') failed:\nresult: expected 55, got 54"
+    ref = {"title": "conv_output_size", "cases": [{"name": "AlexNet conv1", "args": [224, 11],
+                                                   "kwargs": {"stride": 4, "padding": 2}, "expected": 55}]}
+    rec = [{"measured": 54, "flags": []}]
+    assert grading.judge("x/y", "function", rec, ref) == str(info.value)
+
+
+def test_visible_case_runs_in_the_grading_dtype_and_compares_tensors() -> None:
+    x = torch.arange(6, dtype=torch.float64).reshape(1, 1, 2, 3)
+    grading.check_case(lambda t: t.mean(dim=(2, 3)), (x,), torch.tensor([[2.5]]), "global_avg_pool")
+    with pytest.raises(grading.GradingError, match=r"global_avg_pool \(case 'visible'\) failed:\nresult: 1 of 1"):
+        grading.check_case(lambda t: t.amax(dim=(2, 3)), (x,), torch.tensor([[2.5]]), "global_avg_pool")
+    with pytest.raises(grading.GradingError, match="dtype differs: expected torch.float32, got torch.float64"):
+        grading.check_case(lambda t: t.double(), (x,), x, "identity")
