@@ -79,7 +79,7 @@ def _search(net: nn.Module, alpha: Tensor, train: tuple[Tensor, Tensor], val: tu
             train_loss = nn.functional.cross_entropy(net(train[0], torch.softmax(alpha, 0).detach()), train[1])
             train_loss.backward()
             w_opt.step()
-            losses.append([float(val_loss), float(train_loss)])
+            losses.append([val_loss.item(), train_loss.item()])
     return {"losses": torch.tensor(losses, dtype=torch.float64), "alpha": alpha.detach().clone(),
             "weights": {n: p.detach().clone() for n, p in net.named_parameters()}}
 

@@ -72,7 +72,7 @@ def _fine_tune(model: nn.Module, images: Tensor, labels: Tensor, lrs: dict[str, 
             loss = nn.functional.cross_entropy(model(images), labels)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
     return {"losses": torch.tensor(losses, dtype=torch.float64),
             "trained": {n: p.detach().clone() for n, p in params.items() if p.requires_grad}}
 
