@@ -44,6 +44,18 @@ def test_repeated_blocks_collapse() -> None:
     assert blocks[-1].shape == (2048, 7, 7)
 
 
+def test_blocks_with_different_inner_widths_stay_apart() -> None:
+    # GoogLeNet's 4a, 4b and 4c all output 512 channels, but their branches differ (4a: 192, 96->208,
+    # 16->48, 64; 4b: 160, 112->224, 24->64, 64; 4c: 128, 128->256, 24->64, 64): three rows, not one x3.
+    blocks = [r for r in layer_rows("googlenet") if r.kind == "module"]
+    assert [r.shape[0] for r in blocks] == [256, 480, 512, 512, 512, 528, 832, 832, 1024]
+    assert all(r.repeat == 1 for r in blocks)
+    assert blocks[2].widths != blocks[3].widths != blocks[4].widths
+    # Inception-v3's four 17x17 blocks: 128, 160, 160 and 192 channels in their 7x7 factorisations.
+    v3 = [(r.label, r.repeat) for r in layer_rows("inception_v3") if r.label == "InceptionC"]
+    assert v3 == [("InceptionC", 1), ("InceptionC", 2), ("InceptionC", 1)]
+
+
 @pytest.mark.parametrize("name", cnnbook.list_models())
 def test_every_registered_model_draws(name: str) -> None:
     fig = draw_model(name)

@@ -125,11 +125,16 @@ class Row:
     name: str = ""                              # dotted module path of the (first) layer
     tags: list[tuple[str, str]] = field(default_factory=list)  # (kind, label) drawn beside the main glyph
     repeat: int = 1
+    widths: tuple[int, ...] = ()                # a block's inner widths (see _trace_calls); () for a layer
 
     def key(self) -> tuple[Any, ...]:
-        """What must be equal for two consecutive rows to collapse into one row xN."""
+        """What must be equal for two consecutive rows to collapse into one row xN.
+
+        For blocks: the class, the output channels and the inner widths, so that GoogLeNet's 4a-4c (all
+        512 channels out, with different branch widths) stay apart while a ResNet stage still collapses.
+        """
         channels = self.shape[0] if self.shape else None
-        return (self.kind, self.label, tuple(self.tags), channels if self.kind == "module" else None)
+        return (self.kind, self.label, tuple(self.tags), channels if self.kind == "module" else None, self.widths)
 
 
 def _is_conv_unit(module: nn.Module) -> bool:
@@ -191,16 +196,44 @@ def _shape(output: Any) -> tuple[int, ...]:
     return tuple(tensor.shape[1:]) if isinstance(tensor, Tensor) else ()
 
 
-def _trace_calls(model: nn.Module, input_size: tuple[int, int, int]) -> list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...]]]:
-    """(path, module, input shape, output shape) of every unit, in the order the forward pass calls them."""
-    calls: list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...]]] = []
+def _inner_width_hooks(unit: nn.Module, widths: set[int]) -> list[Any]:
+    """Hooks that add to ``widths`` the output channels of every convolution inside ``unit`` that reads
+    neither the unit's own input nor a 1 x 1 map (a squeeze-and-excitation gate) and is not depthwise: the
+    widths a paper's table lists per block. The first block of a stage differs from the others only in the
+    convolutions left out (and its stride), so it still collapses."""
+    block_input: list[Any] = [None]
+
+    def remember(module: nn.Module, inputs: tuple[Any, ...]) -> None:
+        block_input[0] = inputs[0] if inputs else None
+
+    def record(conv: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        depthwise = conv.groups > 1 and conv.groups == conv.in_channels
+        gate = inputs and inputs[0].dim() == 4 and inputs[0].shape[-2:] == (1, 1)
+        if inputs and inputs[0] is not block_input[0] and not depthwise and not gate:
+            widths.add(conv.out_channels)
+
+    convs = [m for m in unit.modules() if isinstance(m, _CONV) and m is not unit]
+    return [unit.register_forward_pre_hook(remember), *(c.register_forward_hook(record) for c in convs)]
+
+
+def _trace_calls(
+    model: nn.Module, input_size: tuple[int, int, int],
+) -> list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+    """(path, module, input shape, output shape, inner widths) of every unit, in the order the forward pass
+    calls them; the inner widths (:func:`_inner_width_hooks`) only for blocks, () for layers."""
+    calls: list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = []
     handles = []
     for path, unit in _units(model):
         if isinstance(unit, nn.Identity):
             continue
+        widths: set[int] = set()
+        if _kind(unit) == "module":
+            handles += _inner_width_hooks(unit, widths)
 
-        def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any, path: str = path) -> None:
-            calls.append((path, module, _shape(inputs[0]) if inputs else (), _shape(output)))
+        def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any, path: str = path,
+                 widths: set[int] = widths) -> None:
+            calls.append((path, module, _shape(inputs[0]) if inputs else (), _shape(output), tuple(sorted(widths))))
+            widths.clear()
 
         handles.append(unit.register_forward_hook(hook))
     was_training = model.training
@@ -236,7 +269,7 @@ def layer_rows(model: nn.Module | str, input_size: tuple[int, int, int] | None =
     """
     model, input_size = _resolve(model, input_size)
     rows = [Row("input", "input", tuple(input_size))]
-    for path, module, in_shape, out_shape in _trace_calls(model, input_size):
+    for path, module, in_shape, out_shape, widths in _trace_calls(model, input_size):
         kind, label, tags = _describe(module)
         previous = rows[-1]
         if len(previous.shape) >= 2 and len(in_shape) == 1 and label != "flatten":
@@ -247,7 +280,7 @@ def layer_rows(model: nn.Module | str, input_size: tuple[int, int, int] | None =
         if attach:
             previous.tags.append((kind, label))
         else:
-            rows.append(Row(kind, label, out_shape, name=path, tags=tags))
+            rows.append(Row(kind, label, out_shape, name=path, tags=tags, widths=widths))
     return _collapse(rows) if collapse else rows
 
 
