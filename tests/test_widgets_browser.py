@@ -15,8 +15,6 @@ Needs Debian's Chromium: ``apt-get install -y chromium`` (as root). Without it t
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import random
@@ -24,9 +22,8 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -43,11 +40,9 @@ from cnnbook.calc.costs import (
 from cnnbook.calc.pooling import overlap, pool1d, pool2d, pool_windows
 from cnnbook.calc.receptive_field import input_region
 
-ROOT = Path(__file__).resolve().parents[1]
+from browser_helpers import AXE, ROOT, browser, serve  # noqa: F401  (pytest fixtures)
+
 ARTIFACTS = ROOT / "_build" / "test-artifacts" / "widgets"
-CHROMIUM = Path(os.environ.get("CNNBOOK_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-INSTALL_HINT = "Install Debian's Chromium as root: apt-get update && apt-get install -y chromium"
 # The networks of the test book's receptive-field page (the real book offers every classifier).
 RF_NETWORKS = ["lenet5", "alexnet", "vgg11", "googlenet", "resnet18", "mobilenet_v2"]
 EXTENSION = "cnnbook.widgets.sphinx_ext"
@@ -80,23 +75,6 @@ PAGES = {
 }
 
 
-# ---- the browser ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found. {INSTALL_HINT}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 # ---- the books --------------------------------------------------------------------------------------
 
 
@@ -119,6 +97,9 @@ def write_test_book(folder: Path) -> None:
     for bib in config.get("bibtex_bibfiles", []):
         (folder / bib).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / bib, folder / bib)
+    # The book's own style and script overrides (accessibility), where _config.yml finds them.
+    for static in config.get("sphinx", {}).get("config", {}).get("html_static_path", []):
+        shutil.copytree(ROOT / static, folder / static)
     (folder / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     toc = {"format": "jb-book", "root": "index", "chapters": [{"file": name} for name in PAGES]}
     (folder / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
@@ -139,29 +120,6 @@ def test_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
     return folder / "_build" / "html"
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def serve() -> Iterator[Any]:
-    """``serve(folder) -> base URL``: a static server on 127.0.0.1, one per folder."""
-    servers = []
-
-    def start(folder: Path) -> str:
-        handler = functools.partial(_Quiet, directory=str(folder))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _widget_pages(html_root: Path) -> list[Path]:
@@ -406,6 +364,75 @@ def check_cost(root: Any) -> int:
 CHECKS = {"pooling": check_pooling, "rf": check_receptive_field, "cost": check_cost}
 
 
+# ---- the keyboard alone, and both colour modes ------------------------------------------------------
+
+# What has the keyboard focus inside a widget: ``null`` once the focus has left the widget, ``{}`` on an
+# element that is not a control, else the control's key, id, position, last position and label.
+_FOCUSED = """root => {
+  const a = document.activeElement;
+  if (!root.contains(a)) { return null; }
+  if (!a.dataset.key) { return {}; }
+  const select = a.tagName === "SELECT";
+  const label = a.labels && a.labels.length ? a.labels[0] : null;
+  return {key: a.dataset.key, id: a.id, select: select, index: select ? a.selectedIndex : Number(a.value),
+          last: select ? a.options.length - 1 : Number(a.max),
+          label: label ? label.innerText.trim() : "", labelShown: !!label && label.offsetParent !== null};
+}"""
+
+
+def check_keyboard(page: Any, root: Any) -> int:
+    """Tab through a widget from its title and move every control with one arrow key; each move must
+    change the control and the sentence of its ``role="status"`` (aria-live) region. Returns the
+    number of controls driven."""
+    ids = set(root.locator("[data-key]").evaluate_all("nodes => nodes.map(n => n.id)"))
+    root.evaluate("r => { const t = r.querySelector('.cnnbook-title'); t.tabIndex = -1; t.focus(); }")
+    driven: set[str] = set()
+    for _ in range(300):  # the pooling widget's outputs are focusable too
+        page.keyboard.press("Tab")
+        focused = root.evaluate(_FOCUSED)
+        if focused is None:
+            break
+        if not focused or focused["id"] in driven:
+            continue
+        name = focused["key"]
+        assert focused["label"] and focused["labelShown"], f"control {name!r} has no visible label"
+        assert page.evaluate("() => document.activeElement.labels[0].htmlFor") == focused["id"], name
+        status = root.locator("[role='status'][aria-live='polite']").evaluate_all("nodes => nodes.map(n => n.textContent)")
+        forward = focused["index"] < focused["last"]
+        page.keyboard.press(("ArrowDown" if forward else "ArrowUp") if focused["select"] else ("ArrowRight" if forward else "ArrowLeft"))
+        moved = root.evaluate(_FOCUSED)
+        assert moved and moved["id"] == focused["id"], f"{name}: the arrow key moved the focus away"
+        assert moved["index"] == focused["index"] + (1 if forward else -1), f"{name}: the arrow key did not move it"
+        now = root.locator("[role='status'][aria-live='polite']").evaluate_all("nodes => nodes.map(n => n.textContent)")
+        assert now != status and all(now), f"{name}: the announced result did not change ({status} -> {now})"
+        driven.add(focused["id"])
+    assert driven == ids, f"controls not reached with Tab: {sorted(ids - driven)}"
+    return len(driven)
+
+
+def set_theme_mode(page: Any, mode: str) -> None:
+    """Switch the theme to ``mode`` with its own colour-mode button (it cycles light, dark, system)."""
+    button = page.locator(".theme-switch-button:visible").first
+    for _ in range(3):
+        if page.evaluate("document.documentElement.dataset.theme") == mode:
+            return
+        button.click()
+    raise AssertionError(f"the theme's colour-mode button never reached {mode!r}")
+
+
+def check_contrast(page: Any, shot: str) -> None:
+    """axe's colour-contrast rule on every widget, in the light and the dark mode of the theme."""
+    page.add_script_tag(path=str(AXE))
+    for mode in ("dark", "light"):
+        set_theme_mode(page, mode)
+        found = page.evaluate(
+            "async () => (await axe.run('.cnnbook-widget', {runOnly: ['color-contrast']})).violations"
+            ".flatMap(v => v.nodes.map(n => n.target.join(' ') + ' ' + n.failureSummary))"
+        )
+        page.screenshot(path=str(ARTIFACTS / f"{shot}-{mode}.png"), full_page=True)
+        assert not found, f"{mode} mode: text without enough contrast: {found}"
+
+
 def check_page(browser: Any, url: str, shot: str) -> dict[str, int]:
     check = PageCheck(browser, url)
     try:
@@ -420,6 +447,8 @@ def check_page(browser: Any, url: str, shot: str) -> dict[str, int]:
             assert root.get_attribute("data-ready") == "1", f"widget {i} ({kind}) did not start"
             assert root.locator(".cnnbook-print-figure").is_hidden(), "the print figure shows on screen"
             counts[f"{kind}#{i}"] = CHECKS[kind](root)
+            counts[f"{kind}#{i} keyboard"] = check_keyboard(page, root)
+        check_contrast(page, shot)
         page.emulate_media(media="print")
         for i in range(roots.count()):
             assert roots.nth(i).locator(".cnnbook-print-figure").is_visible(), "no figure in print"

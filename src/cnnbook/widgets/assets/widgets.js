@@ -6,6 +6,11 @@
  * the Python calculators stay the one source of truth. No dependency, no network access.
  *
  * Contract with the tests: controls carry data-key (and data-values), displayed numbers data-out.
+ *
+ * Accessibility: every control is a native <input type="range"> or <select> with a visible <label>
+ * (Tab reaches it, the arrow keys change it); each widget (each panel of the cost widget) has one
+ * role="status" region (aria-live polite) that states the result in a sentence after every change; the
+ * outputs one can point at with the mouse are also focusable, and focusing one selects it.
  */
 (function () {
   "use strict";
@@ -61,6 +66,21 @@
   // Thousands separators, as Python's f"{n:,}" (formatting only).
   function fmtInt(n) {
     return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+
+  // One sentence stating the current result, announced by screen readers when it changes (role="status"
+  // is an aria-live="polite" region); persistent, so that only its text changes.
+  function statusRegion(container) {
+    var node = h("div", {"class": "cnnbook-status", role: "status", "aria-live": "polite", "aria-atomic": "true", "data-out": "status"});
+    container.appendChild(node);
+    return node;
+  }
+  // Focusable SVG shapes that select what they show on focus (as pointing at them does), and keep the
+  // keyboard focus across the redraw that follows.
+  function focusable(node, label, select) {
+    setAttrs(node, {tabindex: 0, role: "button", "aria-label": label});
+    node.addEventListener("focus", function () { select(true); });
+    return node;
   }
 
   // ---- controls ---------------------------------------------------------------------------------
@@ -165,6 +185,7 @@
       chosen2d = [0, 0];
       draw();
     });
+    var status = statusRegion(ui);
     ui.appendChild(view);
 
     function draw1d(st) {
@@ -199,9 +220,10 @@
       });
       svg.appendChild(svgText(4, yOut + CELL / 2, "output", null, "start"));
       st.output.forEach(function (v, j) {
-        var cell = s("rect", {"class": "cnnbook-cell cnnbook-out cnnbook-clickable" + (j === chosen1d ? " cnnbook-selected" : ""), x: MARGIN + j * CELL, y: yOut, width: CELL, height: CELL});
+        var cell = s("rect", {"class": "cnnbook-cell cnnbook-out cnnbook-clickable" + (j === chosen1d ? " cnnbook-selected" : ""), x: MARGIN + j * CELL, y: yOut, width: CELL, height: CELL, "data-output": j});
         cell.addEventListener("mouseenter", function () { choose1d(j); });
         cell.addEventListener("click", function () { choose1d(j); });
+        focusable(cell, "1D output " + j + ": " + v, function (keyboard) { choose1d(j, keyboard); });
         svg.appendChild(cell);
         svg.appendChild(svgText(MARGIN + j * CELL + CELL / 2, yOut + CELL / 2, v, null, null, cellFont(v, 12)));
       });
@@ -235,6 +257,7 @@
           var rect = s("rect", {"class": "cnnbook-cell cnnbook-out cnnbook-clickable" + (chosen ? " cnnbook-selected" : ""), x: ox + c * cell, y: 20 + r * cell, width: cell, height: cell, "data-cell": r + "," + c});
           rect.addEventListener("mouseenter", function () { choose2d(r, c); });
           rect.addEventListener("click", function () { choose2d(r, c); });
+          focusable(rect, "2D output row " + r + ", column " + c + ": " + v, function (keyboard) { choose2d(r, c, keyboard); });
           svg.appendChild(rect);
           svg.appendChild(svgText(ox + c * cell + cell / 2, 20 + r * cell + cell / 2, v, null, null, cellFont(v, 11)));
         });
@@ -244,16 +267,22 @@
       return svg;
     }
 
-    function choose1d(j) {
+    function choose1d(j, keyboard) {
       if (j !== chosen1d) {
         chosen1d = j;
         draw();
+        if (keyboard) {
+          view.querySelector('rect[data-output="' + j + '"]').focus();
+        }
       }
     }
-    function choose2d(r, c) {
+    function choose2d(r, c, keyboard) {
       if (r !== chosen2d[0] || c !== chosen2d[1]) {
         chosen2d = [r, c];
         draw();
+        if (keyboard) {
+          view.querySelector('rect[data-cell="' + r + "," + c + '"]').focus();
+        }
       }
     }
 
@@ -263,6 +292,9 @@
       var mode = controls.value("mode") === "max" ? "max" : "average";
       var r2 = st.rows2d[chosen2d[0]];
       var c2 = st.cols2d[chosen2d[1]];
+      status.textContent = mode + " pooling, window " + controls.value("window") + ", stride " + controls.value("stride") +
+        ", last window " + (controls.value("last") === "ceil" ? "kept" : "dropped") + ": output " + st.output.join(" ") + "; neighbouring windows share " + st.overlap + " input(s); output " +
+        chosen1d + " sees inputs " + w[0] + " to " + (w[1] - 1) + ".";
       clear(view);
       append(view, [
         h("div", {"class": "cnnbook-summary"}, [
@@ -317,6 +349,7 @@
     box.appendChild(h("div", {"class": "cnnbook-subtitle"}, panel.title));
     ui.appendChild(box);
     var controls = new Controls(box, panel.controls, draw);
+    var status = statusRegion(box);
     var view = h("div", {"class": "cnnbook-view"});
     box.appendChild(view);
 
@@ -343,6 +376,9 @@
         h("td", {"data-out": "ratio_params"}, st.ratio_params),
         h("td", {"data-out": "ratio_mult_adds"}, st.ratio_mult_adds)
       ]));
+      var last = COST_ROWS[panel.name][3][0];
+      status.textContent = RATIO_LABEL[panel.name] + ": " + st.ratio_params + " of the parameters and " + st.ratio_mult_adds +
+        " of the mult-adds (" + fmtInt(st[last][1]) + " mult-adds).";
       clear(view);
       view.appendChild(h("table", {"class": "cnnbook-table"}, [
         h("thead", null, h("tr", null, [h("th", null, ""), h("th", null, "parameters"), h("th", null, "mult-adds")])),
@@ -399,6 +435,7 @@
       unitSpec("unit_x", "unit column", net.units[data.layer].xs)
     ];
     var controls = new Controls(ui, specs, changed);
+    var status = statusRegion(ui);
     var view = h("div", {"class": "cnnbook-view"});
     ui.appendChild(view);
     var parts = null;  // the elements of the current network's view, built once per network
@@ -433,7 +470,8 @@
         h("thead", null, h("tr", null, net.headers.map(function (name) { return h("th", null, name); }))),
         h("tbody", null, parts.rows)
       ]);
-      parts.scroller = h("div", {"class": "cnnbook-scroll"}, parts.table);
+      // Scrolls when the network is deep: focusable, so the keyboard can scroll it too.
+      parts.scroller = h("div", {"class": "cnnbook-scroll", tabindex: 0, role: "region", "aria-label": "layers of " + net.label}, parts.table);
       clear(view);
       append(view, [
         h("div", {"class": "cnnbook-summary"}, [
@@ -484,6 +522,8 @@
       parts.out.textContent = String(col.out_hw);
       parts.unit.textContent = "(" + ys[0] + ", " + xs[0] + ")";
       parts.region.textContent = ys[1] + " to " + (ys[2] - 1) + ", columns " + xs[1] + " to " + (xs[2] - 1);
+      status.textContent = net.label + ", " + col.name + ": receptive field " + col.size + " pixels, jump " + col.jump +
+        "; unit (" + ys[0] + ", " + xs[0] + ") sees input rows " + parts.region.textContent + ".";
       // Dim the image outside the region: the whole image minus the region (even-odd fill).
       parts.mask.setAttribute("d", "M0 0H" + net.input[1] + "V" + net.input[0] + "H0Z M" + xs[1] + " " + ys[1] +
         "H" + xs[2] + "V" + ys[2] + "H" + xs[1] + "Z");
