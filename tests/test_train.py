@@ -52,6 +52,21 @@ def test_history_fields() -> None:
     assert no_test.test_acc == [] and len(no_test.train_acc) == 1
 
 
+def test_lr_groups_give_named_modules_their_own_learning_rate() -> None:
+    train, _ = _loaders()
+    set_seed(0)
+    model = _model()                                       # Sequential: "1" and "3" are the two Linear layers
+    body_before = model[1].weight.detach().clone()
+    head_before = model[3].weight.detach().clone()
+    fit(model, train, None, epochs=1, lr=1e-6, optimizer="adam", lr_groups={"3": 1e-2}, progress=False)
+    body_step = (model[1].weight - body_before).abs().max().item()
+    head_step = (model[3].weight - head_before).abs().max().item()
+    assert body_step < 1e-4 < head_step                    # Adam moves each weight by about its lr per step
+    model[1].requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameter"):
+        fit(model, train, None, epochs=1, lr=1e-3, lr_groups={"1": 1e-2}, progress=False)
+
+
 def test_same_seed_same_run() -> None:
     runs = []
     for _ in range(2):

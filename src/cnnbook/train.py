@@ -148,8 +148,25 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable[[Any, Tenso
     return total_loss / len(loader.dataset), correct / count  # type: ignore[arg-type]
 
 
-def _make_optimizer(model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]  # frozen layers (transfer learning) stay out
+def _param_groups(model: nn.Module, lr: float, lr_groups: dict[str, float] | None) -> list[dict[str, Any]]:
+    """The trainable parameters, one optimiser group per module named in ``lr_groups`` and one for the rest."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]  # frozen layers stay out
+    groups: dict[str, list[nn.Parameter]] = {prefix: [] for prefix in lr_groups or {}}
+    rest: list[nn.Parameter] = []
+    for name, p in trainable:
+        prefix = next((q for q in groups if name == q or name.startswith(q + ".")), None)
+        (groups[prefix] if prefix is not None else rest).append(p)
+    empty = [q for q, params in groups.items() if not params]
+    if empty:
+        raise ValueError(f"lr_groups names modules with no trainable parameter: {empty}. Give dotted module "
+                         f"names of the model (e.g. 'fc', 'layer4') whose parameters are trained.")
+    return ([{"params": rest, "lr": lr}] if rest else []) + [
+        {"params": params, "lr": lr_groups[q]} for q, params in groups.items()]  # type: ignore[index]
+
+
+def _make_optimizer(model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float,
+                    lr_groups: dict[str, float] | None = None) -> torch.optim.Optimizer:
+    params = _param_groups(model, lr, lr_groups)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
@@ -171,6 +188,7 @@ def fit(
     weight_decay: float = 0.0,
     schedule: str = "constant",
     progress: bool | None = None,
+    lr_groups: dict[str, float] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
@@ -185,6 +203,9 @@ def fit(
             that return auxiliary outputs in training mode.
         schedule: ``"constant"`` or ``"cosine"`` (learning rate decayed to 0 over the run, per step).
         progress: show a tqdm bar per epoch; default from ``CNNBOOK_PROGRESS`` (only in a live session).
+        lr_groups: learning rates of named modules, e.g. ``{"fc": 1e-3}``: their parameters train at that
+            rate, every other trainable parameter at ``lr`` (fine-tuning: small ``lr`` for the pre-trained
+            body, a larger one for the new head). The cosine schedule scales every group alike.
     """
     if epochs < 1 or lr <= 0:
         raise ValueError(f"epochs must be >= 1 and lr > 0; got epochs={epochs}, lr={lr}.")
@@ -194,7 +215,7 @@ def fit(
     device = get_device(device)
     model.to(device)
     loss_fn = loss_fn or _default_loss
-    opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
+    opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay, lr_groups)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(train_loader))
              if schedule == "cosine" else None)
     show = progress if progress is not None else progress_setting()
