@@ -8,6 +8,9 @@
  *   "Color mode": its name becomes "Color mode: Light" (and so on), kept in step with the mode.
  * - The bibliography (docutils' citation list) is a role="list" whose entries carry the deprecated
  *   role doc-biblioentry instead of listitem: they become list items.
+ * - Code blocks, cell outputs and tables too wide or too tall for the page scroll: each one that does
+ *   becomes a tab stop (as the theme also does) and a named region, so a keyboard user can reach it,
+ *   scroll it with the arrow keys, and hear what it is (WCAG 2.1.1; axe's scrollable-region-focusable).
  */
 (function () {
   "use strict";
@@ -32,10 +35,30 @@
     });
   }
 
+  var SCROLLABLE = [["pre", "code block"], [".cell_output > .output", "cell output"],
+    [".pst-scrollable-table-container", "table"]];
+
+  function labelScrollables() {
+    SCROLLABLE.forEach(function (pair) {
+      document.querySelectorAll(".bd-article " + pair[0]).forEach(function (node) {
+        if (node.scrollWidth > node.clientWidth || node.scrollHeight > node.clientHeight) {
+          node.tabIndex = 0;
+          if (!node.hasAttribute("aria-label")) {
+            node.setAttribute("role", "region");
+            node.setAttribute("aria-label", "scrollable " + pair[1]);
+          }
+        }
+      });
+    });
+  }
+
   function fix() {
     nameFromContent();
     nameColourMode();
     bibliographyItems();
+    labelScrollables();
+    window.addEventListener("load", labelScrollables);
+    window.addEventListener("resize", labelScrollables);
     new MutationObserver(nameColourMode).observe(document.documentElement, {attributes: true, attributeFilter: ["data-mode"]});
   }
 
