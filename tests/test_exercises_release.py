@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,9 +79,12 @@ def test_release_hides_solutions_and_hidden_tests(assignment: str) -> None:
     for path in (REPO / "exercises" / assignment).glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         text = "\n".join(c.source for c in nb.cells)
-        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "check_function", "check_module",
-                       "Marking (removed from the release)"):
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "Marking (removed from the release)"):
             assert marker not in text, f"{path.name} leaks {marker!r}"
+        # visible checks name public "<assignment>/<item>_visible" references; a hidden item's name must not show
+        named = re.findall(rf'"{assignment}/(\w+)"', text)
+        hidden = [name for name in named if not name.endswith("_visible")]
+        assert not hidden, f"{path.name} names hidden reference items {hidden} outside its hidden tests"
         points = [c.metadata["nbgrader"]["points"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
         assert 3 <= len([c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
                          and c.cell_type == "code"]) <= 6, "3 to 6 autograded parts"
