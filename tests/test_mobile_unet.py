@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import cnnbook
 from cnnbook.layers import DepthwiseSeparableConv, DoubleConv, InvertedResidual, UNetDown, UNetUp, center_crop
 from cnnbook.models import mobilenet_v1, mobilenet_v2, unet
-from cnnbook.models.mobilenet import _make_divisible
+from cnnbook.layers import make_divisible
 
 
 def mult_adds(model: nn.Module, x: torch.Tensor) -> int:
@@ -229,7 +229,7 @@ def test_mobilenet_v2_matches_torchvision() -> None:
 
 
 def test_mobilenet_v2_width_multiplier_rounds_to_8() -> None:
-    assert _make_divisible(32 * 0.35) == 16 and _make_divisible(24 * 0.5) == 16 and _make_divisible(4) == 8
+    assert make_divisible(32 * 0.35) == 16 and make_divisible(24 * 0.5) == 16 and make_divisible(4) == 8
     tv = torchvision.models.mobilenet_v2(width_mult=0.35)
     assert numel(mobilenet_v2(width_mult=0.35)) == numel(tv)
 

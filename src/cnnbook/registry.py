@@ -10,8 +10,9 @@ outputs against it).
 from __future__ import annotations
 
 import difflib
+import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -25,7 +26,7 @@ class ModelInfo:
 
     name: str                          # registry name; torchvision's where torchvision has the network
     builder: Callable[..., nn.Module]  # the public one-line builder, e.g. ``resnet50``
-    chapter: int                       # chapter of the book that teaches it
+    chapter: int | None                # chapter of the book that teaches it; None: only in the zoo (chapter 15)
     paper: str                         # short citation, e.g. "He et al. 2015, Deep Residual Learning..."
     year: int                          # year of the paper
     input_size: tuple[int, int, int]   # native input (C, H, W)
@@ -43,7 +44,6 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 def register_model(
     *,
-    chapter: int,
     paper: str,
     year: int,
     input_size: tuple[int, int, int],
@@ -54,8 +54,12 @@ def register_model(
     small_kwargs: dict[str, Any] | None = None,
     small_input_size: tuple[int, int, int] = (3, 32, 32),
     name: str | None = None,
+    chapter: int | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator that records a public builder in the registry under its function name."""
+    """Decorator that records a public builder in the registry under its function name.
+
+    ``chapter`` is optional: a network no chapter teaches is still listed, tested and shown in the zoo.
+    """
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         key = name or builder.__name__
@@ -85,14 +89,43 @@ def _ensure_loaded() -> None:
     from . import models  # noqa: F401
 
 
-def list_models(chapter: int | None = None, task: str | None = None) -> list[str]:
-    """Sorted names of every registered network, optionally only those of one chapter or task."""
+def _patterns(value: str | Iterable[str] | None, name: str) -> list[str]:
+    if value is None:
+        return []
+    patterns = [value] if isinstance(value, str) else list(value)
+    if not all(isinstance(p, str) for p in patterns):
+        raise TypeError(f"{name} takes a glob pattern such as 'resnet*' or a list of them; got {value!r}.")
+    return patterns
+
+
+def list_models(
+    chapter: int | None = None,
+    task: str | None = None,
+    *,
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+) -> list[str]:
+    """Sorted names of every registered network, optionally filtered, like torchvision's ``list_models``.
+
+    Args:
+        chapter: only the networks of this chapter.
+        task: only ``"classification"`` or ``"segmentation"`` networks.
+        include: glob pattern(s) (``fnmatch``), e.g. ``"resnet*"`` or ``["vgg*", "alexnet"]``: keep the
+            names matching any of them.
+        exclude: glob pattern(s): drop the names matching any of them, e.g. ``"*_bn"``.
+    """
     _ensure_loaded()
-    return sorted(
+    keep, drop = _patterns(include, "include"), _patterns(exclude, "exclude")
+    names = [
         name
         for name, info in _REGISTRY.items()
         if (chapter is None or info.chapter == chapter) and (task is None or info.task == task)
-    )
+    ]
+    if keep:
+        names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in keep)]
+    if drop:
+        names = [n for n in names if not any(fnmatch.fnmatchcase(n, p) for p in drop)]
+    return sorted(names)
 
 
 def get_model_info(name: str) -> ModelInfo:

@@ -10,3 +10,7 @@ from .squeeze_excite import *  # noqa: F401,F403  squeeze-and-excitation
 from .separable import *  # noqa: F401,F403  depthwise-separable convolution
 from .inverted_residual import *  # noqa: F401,F403  inverted residual with linear bottleneck
 from .unet_stages import *  # noqa: F401,F403  U-Net down and up stages
+from .widths import *  # noqa: F401,F403  make_divisible, the channel rounding of the efficient networks
+from .stochastic_depth import *  # noqa: F401,F403  stochastic depth (EfficientNet, ConvNeXt)
+from .regnet_block import *  # noqa: F401,F403  RegNet's residual bottleneck with group width (and SE)
+from .convnext_block import *  # noqa: F401,F403  ConvNeXt's block, LayerNorm2d, Permute

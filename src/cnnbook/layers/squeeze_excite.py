@@ -33,8 +33,12 @@ class SqueezeExcite(nn.Module):
     Args:
         channels: C, channels of the input (and of the output).
         reduction: r, the squeeze ratio; the hidden layer has ``max(1, C // r)`` units. Hu et al. use 16.
-        activation: delta in the paper, ``nn.ReLU``.
-        scale_activation: sigma in the paper, ``nn.Sigmoid``, so every channel weight lies in (0, 1).
+        activation: delta in the paper, ``nn.ReLU`` (EfficientNet uses ``nn.SiLU``).
+        scale_activation: sigma in the paper, ``nn.Sigmoid``, so every channel weight lies in (0, 1)
+            (MobileNet v3 uses the cheaper ``nn.Hardsigmoid``).
+        squeeze_channels: the hidden width itself, overriding ``reduction``. Later networks size it from
+            another width than C: MobileNet v3 uses ``make_divisible(C / 4)``, EfficientNet a quarter of
+            the block's *input* channels, RegNetY a quarter of the stage's input width.
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class SqueezeExcite(nn.Module):
         reduction: int = 16,
         activation: Callable[..., nn.Module] = nn.ReLU,
         scale_activation: Callable[..., nn.Module] = nn.Sigmoid,
+        squeeze_channels: int | None = None,
     ) -> None:
         super().__init__()
         if channels <= 0:
@@ -51,8 +56,11 @@ class SqueezeExcite(nn.Module):
             raise ValueError(
                 f"reduction must be > 0 (the hidden layer has channels // reduction units); got {reduction!r}."
             )
+        if squeeze_channels is not None and squeeze_channels <= 0:
+            raise ValueError(f"squeeze_channels must be > 0 (the hidden width); got {squeeze_channels!r}.")
         self.channels = channels
-        self.squeeze_channels = max(1, channels // reduction)  # C/r; at least one unit for tiny C
+        # C/r; at least one unit for tiny C
+        self.squeeze_channels = max(1, channels // reduction) if squeeze_channels is None else squeeze_channels
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, self.squeeze_channels, kernel_size=1)  # W1: C -> C/r
         self.fc2 = nn.Conv2d(self.squeeze_channels, channels, kernel_size=1)  # W2: C/r -> C

@@ -12,3 +12,7 @@ from .resnet import *  # noqa: F401,F403  chapters 8 and 9 (plain, ResNeXt, SE-R
 from .densenet import *  # noqa: F401,F403  chapter 9
 from .unet import *  # noqa: F401,F403  chapter 10
 from .mobilenet import *  # noqa: F401,F403  chapter 11
+from .mobilenet_v3 import *  # noqa: F401,F403  chapter 11
+from .efficientnet import *  # noqa: F401,F403  chapter 13
+from .regnet import *  # noqa: F401,F403  chapter 13
+from .convnext import *  # noqa: F401,F403  chapter 15

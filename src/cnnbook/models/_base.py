@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from .._checks import check_positive
 
 __all__ = ["StageInfo", "ImageClassifier", "check_image_batch", "check_positive", "trunc_normal_init",
-           "imagenet_to_google_scaling"]
+           "imagenet_to_google_scaling", "stage_ends"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,20 @@ class StageInfo:
     channels: int   # channels of that output
     reduction: int  # total stride of that output relative to the input (1, 2, 4, ... 32)
 
+
+def stage_ends(prefix: str, strides: list[int], channels: list[int]) -> list[StageInfo]:
+    """One ``StageInfo`` per resolution of a ``Sequential`` body called ``prefix``: its module ``i`` ends a
+    stage when module ``i + 1`` has stride 2 (or when it is the last). ``strides[i]`` and ``channels[i]``
+    describe module ``i``. Used by every network whose body is one ``features`` Sequential."""
+    if len(strides) != len(channels):
+        raise ValueError(f"strides and channels must have one entry per module; got {len(strides)} and {len(channels)}.")
+    infos: list[StageInfo] = []
+    reduction = 1
+    for i, stride in enumerate(strides):
+        reduction *= stride
+        if i + 1 == len(strides) or strides[i + 1] != 1:
+            infos.append(StageInfo(f"{prefix}.{i}", channels[i], reduction))
+    return infos
 
 
 def check_image_batch(x: Tensor, name: str, in_channels: int, expected: str) -> tuple[int, int]:

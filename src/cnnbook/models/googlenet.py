@@ -18,7 +18,7 @@ connected layers (2048 -> 1024 -> 1000).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -252,23 +252,11 @@ def googlenet_loss(
     small_kwargs=dict(num_classes=10, width_divisor=8),
     small_input_size=(3, 32, 32),
 )
-def googlenet(
-    num_classes: int = 1000,
-    aux_logits: bool = True,
-    transform_input: bool = False,
-    init_weights: bool = True,
-    dropout: float = 0.2,
-    dropout_aux: float = 0.7,
-    in_channels: int = 3,
-    width_divisor: int = 1,
-    branch3_kernel: int = 3,
-) -> GoogLeNet:
+def googlenet(num_classes: int = 1000, **kwargs: Any) -> GoogLeNet:
     """GoogLeNet (Szegedy et al. 2014, "Going Deeper with Convolutions"), torchvision's layout.
 
     13.0M parameters with the auxiliary heads (the default, as torchvision), 6.6M without
     (``aux_logits=False``). ``branch3_kernel=5`` gives the paper's 5x5 paths (torchvision uses 3x3).
+    Further keyword arguments: see :class:`GoogLeNet`.
     """
-    return GoogLeNet(
-        num_classes, aux_logits, transform_input, init_weights, dropout, dropout_aux,
-        in_channels, width_divisor, branch3_kernel,
-    )
+    return GoogLeNet(num_classes, **kwargs)

@@ -255,18 +255,11 @@ def inception_v3_loss(
     small_kwargs=dict(num_classes=10, aux_logits=False, width_divisor=8),
     small_input_size=(3, 75, 75),
 )
-def inception_v3(
-    num_classes: int = 1000,
-    aux_logits: bool = True,
-    transform_input: bool = False,
-    init_weights: bool = True,
-    dropout: float = 0.5,
-    in_channels: int = 3,
-    width_divisor: int = 1,
-) -> Inception3:
+def inception_v3(num_classes: int = 1000, **kwargs: Any) -> Inception3:
     """Inception-v3 (Szegedy et al. 2015, "Rethinking the Inception Architecture"), torchvision's layout.
 
     27.2M parameters with the auxiliary head (the default, as torchvision), 23.8M without. It expects
     299x299 inputs in training (the auxiliary head needs them), 75x75 and more in evaluation.
+    Further keyword arguments: see :class:`Inception3`.
     """
-    return Inception3(num_classes, aux_logits, transform_input, init_weights, dropout, in_channels, width_divisor)
+    return Inception3(num_classes, **kwargs)

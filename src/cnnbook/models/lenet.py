@@ -6,7 +6,7 @@ Both keep the pattern every later network inherits: conv -> pool -> conv -> pool
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -86,12 +86,18 @@ _LENET = dict(
 
 
 @register_model(key_idea="conv-pool-conv-pool-FC with tanh and average pooling", **_LENET)
-def lenet5(num_classes: int = 10, in_channels: int = 1) -> LeNet5:
-    """LeNet-5 as published in 1998: 5x5 kernels, tanh, average pooling, 32x32 input, ~62K parameters."""
-    return LeNet5(num_classes, in_channels, kernel_size=5, act_layer=nn.Tanh, pool_layer=nn.AvgPool2d)
+def lenet5(num_classes: int = 10, **kwargs: Any) -> LeNet5:
+    """LeNet-5 as published in 1998: 5x5 kernels, tanh, average pooling, 32x32 input, ~62K parameters.
+
+    Further keyword arguments (``in_channels``, ...): see :class:`LeNet5`.
+    """
+    return LeNet5(num_classes, **{"kernel_size": 5, "act_layer": nn.Tanh, "pool_layer": nn.AvgPool2d, **kwargs})
 
 
 @register_model(key_idea="the same pattern with ReLU, max pooling and 3x3 kernels", **_LENET)
-def lenet5_modern(num_classes: int = 10, in_channels: int = 1) -> LeNet5:
-    """The common PyTorch variant: 3x3 kernels, ReLU, max pooling, 16*6*6 features into fc1."""
-    return LeNet5(num_classes, in_channels, kernel_size=3, act_layer=nn.ReLU, pool_layer=nn.MaxPool2d)
+def lenet5_modern(num_classes: int = 10, **kwargs: Any) -> LeNet5:
+    """The common PyTorch variant: 3x3 kernels, ReLU, max pooling, 16*6*6 features into fc1.
+
+    Further keyword arguments (``in_channels``, ...): see :class:`LeNet5`.
+    """
+    return LeNet5(num_classes, **{"kernel_size": 3, "act_layer": nn.ReLU, "pool_layer": nn.MaxPool2d, **kwargs})

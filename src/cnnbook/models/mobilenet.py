@@ -16,14 +16,17 @@ deploy. Both are a data table plus one generic builder.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..layers.conv_bn_act import ConvBNAct
 from ..layers.inverted_residual import InvertedResidual
 from ..layers.separable import DepthwiseSeparableConv
+from ..layers.widths import make_divisible
 from ..registry import register_model
-from ._base import ImageClassifier, StageInfo, check_positive
+from ._base import ImageClassifier, check_positive, stage_ends
 
 __all__ = ["MobileNetV1", "MobileNetV2", "mobilenet_v1", "mobilenet_v2"]
 
@@ -69,29 +72,7 @@ def _v1_channels(channels: int, width_mult: float, min_channels: int = 8) -> int
     return max(int(channels * width_mult), min_channels)
 
 
-def _make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Width multiplier of v2: round ``value`` to the nearest multiple of ``divisor`` (8), never more than
-    10% down. Same rule as torchvision's and TensorFlow's, so the channel counts match theirs."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-def _stage_ends(features: nn.Sequential, strides: list[int], channels: list[int]) -> list[StageInfo]:
-    """One ``StageInfo`` per resolution: the last module of ``features`` before the next stride 2."""
-    infos: list[StageInfo] = []
-    reduction = 1
-    for i, stride in enumerate(strides):
-        reduction *= stride
-        last_at_this_size = i + 1 == len(strides) or strides[i + 1] != 1
-        if last_at_this_size:
-            infos.append(StageInfo(f"features.{i}", channels[i], reduction))
-    return infos
-
-
-def _init_weights(model: nn.Module) -> None:
+def init_mobile_weights(model: nn.Module) -> None:
     """torchvision's MobileNet initialisation: He (fan-out) convolutions, BN at identity, small FC."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
@@ -152,8 +133,8 @@ class MobileNetV1(ImageClassifier):
         self.features = nn.Sequential(*features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        self.feature_info = _stage_ends(self.features, strides, widths)
-        _init_weights(self)
+        self.feature_info = stage_ends("features", strides, widths)
+        init_mobile_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.features(x)  # N x 1024a x H/32 x W/32 (7 x 7 at 224)
@@ -198,12 +179,12 @@ class MobileNetV2(ImageClassifier):
         self.num_classes = num_classes
         self.min_input_size = 1  # padded 3x3 convolutions: no input shrinks to nothing
 
-        input_channel = _make_divisible(32 * width_mult, round_nearest)
-        self.last_channel = _make_divisible(1280 * max(1.0, width_mult), round_nearest)
+        input_channel = make_divisible(32 * width_mult, round_nearest)
+        self.last_channel = make_divisible(1280 * max(1.0, width_mult), round_nearest)
         features: list[nn.Module] = [ConvBNAct(in_channels, input_channel, 3, stride=2, act_layer=nn.ReLU6)]
         strides, widths = [2], [input_channel]
         for t, c, n, s in setting:
-            output_channel = _make_divisible(c * width_mult, round_nearest)
+            output_channel = make_divisible(c * width_mult, round_nearest)
             for i in range(n):
                 stride = s if i == 0 else 1
                 features.append(InvertedResidual(input_channel, output_channel, stride, expand_ratio=t))
@@ -215,8 +196,8 @@ class MobileNetV2(ImageClassifier):
         widths.append(self.last_channel)
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
-        self.feature_info = _stage_ends(self.features, strides, widths)
-        _init_weights(self)
+        self.feature_info = stage_ends("features", strides, widths)
+        init_mobile_weights(self)
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.features(x)  # N x 1280 x H/32 x W/32 (7 x 7 at 224)
@@ -237,12 +218,13 @@ class MobileNetV2(ImageClassifier):
     small_kwargs={"num_classes": 10, "width_mult": 0.25},
     small_input_size=(3, 64, 64),
 )
-def mobilenet_v1(num_classes: int = 1000, width_mult: float = 1.0, in_channels: int = 3) -> MobileNetV1:
+def mobilenet_v1(**kwargs: Any) -> MobileNetV1:
     """MobileNet v1 (Howard et al. 2017), Table 1: 4.2M parameters, 569M mult-adds at 224x224.
 
-    Vary the resolution multiplier by the input size: 224, 192, 160 or 128.
+    Vary the resolution multiplier by the input size: 224, 192, 160 or 128. Keyword arguments go to
+    :class:`MobileNetV1` (``num_classes``, ``width_mult``, ``in_channels``, ``separable_layers``).
     """
-    return MobileNetV1(num_classes, width_mult, in_channels)
+    return MobileNetV1(**kwargs)
 
 
 @register_model(
@@ -256,8 +238,9 @@ def mobilenet_v1(num_classes: int = 1000, width_mult: float = 1.0, in_channels: 
     small_kwargs={"num_classes": 10, "width_mult": 0.25},
     small_input_size=(3, 64, 64),
 )
-def mobilenet_v2(
-    num_classes: int = 1000, width_mult: float = 1.0, dropout: float = 0.2, in_channels: int = 3
-) -> MobileNetV2:
-    """MobileNet v2 (Sandler et al. 2018), 17 inverted residual blocks, 3.5M parameters, ~300M mult-adds."""
-    return MobileNetV2(num_classes, width_mult, dropout=dropout, in_channels=in_channels)
+def mobilenet_v2(**kwargs: Any) -> MobileNetV2:
+    """MobileNet v2 (Sandler et al. 2018), 17 inverted residual blocks, 3.5M parameters, ~300M mult-adds.
+
+    Keyword arguments go to :class:`MobileNetV2`, e.g. ``inverted_residual_setting`` or ``width_mult``.
+    """
+    return MobileNetV2(**kwargs)

@@ -27,7 +27,7 @@ original, and the global average pool comes last.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -142,6 +142,9 @@ class NiN(ImageClassifier):
     small_kwargs=dict(num_classes=10, width_divisor=4),
     small_input_size=(3, 64, 64),
 )
-def nin(num_classes: int = 1000, dropout: float = 0.5, *, in_channels: int = 3, width_divisor: int = 1) -> NiN:
-    """Network in Network (Lin et al. 2013), the authors' ImageNet model: 96-256-384-1024 channels, GAP head."""
-    return NiN(num_classes, dropout, in_channels=in_channels, width_divisor=width_divisor)
+def nin(num_classes: int = 1000, dropout: float = 0.5, **kwargs: Any) -> NiN:
+    """Network in Network (Lin et al. 2013), the authors' ImageNet model: 96-256-384-1024 channels, GAP head.
+
+    Further keyword arguments (``in_channels``, ``width_divisor``): see :class:`NiN`.
+    """
+    return NiN(num_classes, dropout, **kwargs)

@@ -24,6 +24,8 @@ Differences from the paper, and why:
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from ..layers.unet_stages import DoubleConv, UNetDown, UNetUp
@@ -173,14 +175,10 @@ class UNet(nn.Module):
     small_kwargs={"base_channels": 8, "depth": 3, "batch_norm": True},
     small_input_size=(1, 64, 64),
 )
-def unet(
-    num_classes: int = 2,
-    in_channels: int = 1,
-    base_channels: int = 64,
-    depth: int = 4,
-    batch_norm: bool = False,
-    long_skips: bool = True,
-    padding: int = 1,
-) -> UNet:
-    """U-Net (Ronneberger et al. 2015): 23 convolutional layers, 64 ... 1024 channels, "same" padding."""
-    return UNet(num_classes, in_channels, base_channels, depth, batch_norm, long_skips, padding)
+def unet(num_classes: int = 2, **kwargs: Any) -> UNet:
+    """U-Net (Ronneberger et al. 2015): 23 convolutional layers, 64 ... 1024 channels, "same" padding.
+
+    Further keyword arguments (``in_channels``, ``base_channels``, ``depth``, ``batch_norm``, ``long_skips``,
+    ``padding``): see :class:`UNet`.
+    """
+    return UNet(num_classes, **kwargs)
