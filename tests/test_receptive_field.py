@@ -219,6 +219,25 @@ def test_torchvision_networks_with_functional_pooling() -> None:
     _assert_probe_agrees(model, size, [r for r in main[1:] if r.name.startswith(("Conv2d", "Mixed_5", "Mixed_6a"))])
 
 
+def test_layout_operations_of_torchvision_convnext() -> None:
+    """ConvNeXt permutes to channels-last inside every block: the tracer follows H and W through
+    ``permute`` (and the probe agrees), and a reshape that keeps H and W keeps the field."""
+    model = torchvision.models.convnext_tiny()
+    rows = {r.name: r for r in receptive_fields(model, (3, 64, 64))}
+    assert rows["features.0.0"].size == 4 and rows["features.0.0"].jump == 4  # the 4x4 stride-4 stem
+    assert rows["features.1.0"].size == 4 + 6 * 4 and rows["features.1.0"].channels == 96  # + one 7x7 depthwise
+    assert rows["features.7.2"].jump == 32
+    _assert_probe_agrees(model, (3, 64, 64), [rows["features.1.0"], rows["features.3.2"]])
+
+    class Shuffle(nn.Module):  # ShuffleNet's channel shuffle: reshape, transpose, reshape back
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, c, h, w = x.shape
+            return x.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+    chain = nn.Sequential(nn.Conv2d(4, 4, 3), Shuffle(), nn.Conv2d(4, 4, 3))
+    assert [r.size for r in receptive_fields(chain, (4, 16, 16))] == [1, 3, 5]
+
+
 def test_known_fields_of_registered_networks() -> None:
     if "vgg16" in ALL:
         rows = {r.name: r for r in receptive_fields("vgg16")}

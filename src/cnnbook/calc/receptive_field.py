@@ -164,8 +164,64 @@ def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any) -> Any:
     return args[index] if len(args) > index else default
 
 
+def _axes(t: Tensor) -> tuple[int, int]:
+    """Which dimensions of ``t`` are height and width: the last two, unless a layout operation (ConvNeXt's
+    ``permute`` to channels-last) moved them; see :func:`_layout_axes`."""
+    return getattr(t, _AXES, None) or (t.dim() - 2, t.dim() - 1)
+
+
 def _hw(t: Tensor) -> tuple[int, int]:
-    return int(t.shape[-2]), int(t.shape[-1])
+    h, w = _axes(t)
+    return int(t.shape[h]), int(t.shape[w])
+
+
+def _channels(t: Tensor) -> int:
+    """Channels of a 4-D feature map in either layout (N x C x H x W or N x H x W x C)."""
+    if t.dim() != 4:
+        return 0
+    rest = [d for d in range(1, 4) if d not in _axes(t)]
+    return int(t.shape[rest[0]]) if len(rest) == 1 else 0
+
+
+def _int_list(args: tuple, kwargs: dict, name: str) -> list[int]:
+    """The dims of ``permute(x, 0, 2, 3, 1)``, ``x.permute([0, 2, 3, 1])`` or ``permute(x, dims=...)``."""
+    if name in kwargs:
+        value = kwargs[name]
+    elif len(args) == 2 and isinstance(args[1], (list, tuple, torch.Size)):
+        value = args[1]
+    else:
+        value = args[1:]
+    return [int(v) for v in value]
+
+
+def _layout_axes(name: str, x: Tensor, out: Tensor, args: tuple, kwargs: dict) -> tuple[int, int] | None:
+    """Where height and width of ``x`` went in ``out`` after a layout operation; ``None``: lost or merged.
+
+    ``permute`` and ``transpose`` move the axes; ``reshape``, ``view`` and ``flatten`` keep them when the
+    dimensions before and after (H, W) only split or merge among themselves. Any other operation whose
+    output has the same rank and the same H and W at the same places keeps them (``Linear`` or
+    ``LayerNorm`` on a channels-last tensor).
+    """
+    h, w = _axes(x)
+    if name == "permute":
+        dims = [d % x.dim() for d in _int_list(args, kwargs, "dims")]
+        return dims.index(h), dims.index(w)
+    if name in ("transpose", "swapaxes", "swapdims"):
+        a, b = (int(d) % x.dim() for d in (_arg(args, kwargs, 1, "dim0", 0), _arg(args, kwargs, 2, "dim1", 1)))
+        moved = {a: b, b: a}
+        return moved.get(h, h), moved.get(w, w)
+    if name in ("reshape", "view", "flatten", "unflatten", "_reshape_alias"):
+        if w != h + 1:
+            return None
+        prefix, suffix = math.prod(x.shape[:h]), math.prod(x.shape[w + 1:])
+        for i in range(out.dim() - 1):
+            if (tuple(out.shape[i:i + 2]) == (x.shape[h], x.shape[w]) and math.prod(out.shape[:i]) == prefix
+                    and math.prod(out.shape[i + 2:]) == suffix):
+                return i, i + 1
+        return None
+    if out.dim() == x.dim() and (out.shape[h], out.shape[w]) == (x.shape[h], x.shape[w]):
+        return h, w
+    return None
 
 
 # ---- one rule per spatial operation -----------------------------------------------------------------
@@ -389,7 +445,7 @@ def _row(name: str, kind: str, layer: Layer, field: _Field, out: Tensor) -> RFRo
         size=_collapse(size),
         jump=_collapse(field.jump),
         start=_collapse(field.start, as_float=True),
-        channels=int(out.shape[1]) if out.dim() == 4 else 0,
+        channels=_channels(out),
         out_hw=_hw(out),
         global_context=field.global_context,
         covered=None if field.cover is None else Region(
@@ -417,6 +473,8 @@ def _equivalent_layer(before: _Field, after: _Field) -> Layer:
 # ---- the tracer ---------------------------------------------------------------------------------------
 
 _ATTR = "_cnnbook_rf"
+_AXES = "_cnnbook_rf_axes"  # (height, width) dimensions of a tensor whose layout is not N x C x H x W
+_LAYOUT_OPS = {"permute", "transpose", "swapaxes", "swapdims", "reshape", "view", "flatten", "unflatten"}
 
 
 def _field_of(t: Any) -> _Field | None:
@@ -466,6 +524,9 @@ _PROBE_SWAPS: dict[str, Callable[[tuple, dict], Any]] = {
     "relu6": lambda a, k: F.relu(a[0]),
     "hardsigmoid": lambda a, k: torch.sigmoid(a[0]),
     "hardswish": lambda a, k: F.silu(a[0]),
+    # LayerNorm of equal channels is 0 with a zero gradient; it mixes channels only, so the identity has
+    # the same spatial support
+    "layer_norm": lambda a, k: a[0],
 }
 
 
@@ -533,6 +594,10 @@ class _Tracer(TorchFunctionMode):
         inputs = [t for t in _tensors(args) + _tensors(kwargs) if _field_of(t) is not None]
         if not outs or not inputs:
             return out
+        if hasattr(inputs[0], _AXES) or name in _LAYOUT_OPS:  # H and W are not (or no longer) the last two
+            axes = _layout_axes(name, inputs[0], outs[0], args, kwargs)
+            if axes is not None and axes != (outs[0].dim() - 2, outs[0].dim() - 1):
+                setattr(outs[0], _AXES, axes)
         rule = _RULES.get(name)
         result = None
         if rule is not None and args and inputs[0] is args[0] and inputs[0].dim() == 4 and outs[0].dim() == 4:
