@@ -112,6 +112,16 @@ import integrity  # noqa: E402
 c.Autograde.pre_convert_hook = integrity.before_submission
 c.Autograde.post_convert_hook = integrity.after_submission
 
+# ---- a class: due dates and LMS uploads (book/autograder_guide.md, "Grading a class") ----------------
+# A submission later than the due date set with `nbgrader db assignment add <assignment> --duedate=...`
+# scores 0 (nbgrader's default, "none", records lateness and deducts nothing). No due date, no penalty.
+c.LateSubmissionPlugin.penalty_method = "zero"
+# `nbgrader zip_collect <assignment>` reads files downloaded from a learning platform, named
+# <student id>_<UTC time as 20260302T093000Z>_<notebook>.ipynb, from downloaded/<assignment>/archive/.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[A-Za-z0-9_.@+-]+?)_(?P<timestamp>[0-9]{8}T[0-9]{6}Z)_(?P<file_id>[A-Za-z0-9_]+)\.ipynb$"
+)
+
 # ---- feedback -------------------------------------------------------------------------------------
 # Stock feedback shows the source of the hidden tests; the course keeps it hidden (the outcome and the
 # failure message stay). A failing hidden test's traceback can still quote its line.

@@ -1,166 +1,131 @@
-"""Autograding throughput: time per submission, and a class of simulated students graded serially and
-in parallel (one `nbgrader autograde --student` process per worker).
+"""Autograding throughput: a class of simulated students graded serially (stock `nbgrader autograde`, one
+process), with `python -m autograder grade --workers 2` (a LocalCluster of 2 worker processes) and on a
+separate Dask LocalCluster reached through its scheduler address (`--scheduler`), each on SQLite and on
+PostgreSQL, in one run; every run must give every student the same score as the serial SQLite run.
 
-    python bench/autograde.py                       # 20 students of ch02_lenet, workers = CPU count
-    python bench/autograde.py --students 40 --workers 4 --assignment ch07_batchnorm
-    python bench/autograde.py --isolation           # 20 students serially, isolated vs unisolated kernels
+    python bench/autograde.py                        # 200 students of ch02_lenet
+    python bench/autograde.py --students 6           # a quick look on a shared machine
+    python bench/autograde.py --isolation --students 4   # serially, isolated vs unisolated kernels
 
-Everything runs in a temporary copy of the course (autograder/, solutions/<assignment>/, a fresh
-release), so the repository's gradebook is never touched. Submissions are the reference solution
-(every third one with a wrong answer spliced in, so that failing tests are part of the timing).
+Prints students per minute, the speed-up of each parallel run over the serial one on the same database,
+the measured CPU seconds per student (user + sys of every process the run started) and the projected time
+for 1,000 students on 16 cores: 1,000 x CPU s per student / 16 (grading one student keeps about one core
+busy; nbgrader start-up, the kernel and the judging are all in that per-student cost).
 
-Safe gradebook writes in parallel: the gradebook is SQLite. Before the parallel run it is switched to
-write-ahead logging (`PRAGMA journal_mode=WAL`, persistent: readers never block the writer), and every
-worker opens it with a 120 s busy timeout (`--CourseDirectory.db_url=sqlite:///...?timeout=120`), so a
-worker waits for the lock instead of failing with "database is locked". A worker that still fails is
-retried once. After each run the scores of every student are read back and compared with those of the
-serial run: the benchmark fails if any differs.
+Everything runs in temporary copies of the course (autograder/simulate.py) and a throwaway PostgreSQL
+(autograder/pg_local.py; skipped with a note when its binaries are absent), so the repository's gradebook
+is never touched.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import sqlite3
-import subprocess
+import resource
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import nbformat
-
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "autograder"))
+
+import batch  # noqa: E402
+import db_snapshots  # noqa: E402
+import pg_local  # noqa: E402
+import simulate  # noqa: E402
+
+BIN = simulate.BIN
 
 
-def _nbgrader(course: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "nbgrader"), *args], cwd=course / "autograder", env=env,
-                          capture_output=True, text=True)
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_REFERENCES", "CNNBOOK_DB_URL")}
+    return {**env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore", **extra}
 
 
-def _solution_answers(source: Path) -> dict[str, str]:
-    answers = {}
-    for cell in nbformat.read(source, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            answers[meta["grade_id"]] = "\n".join(
-                ln for ln in cell.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-    return answers
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def _make_course(root: Path, assignment: str, students: list[str], env: dict[str, str]) -> None:
-    ignore = shutil.ignore_patterns("submitted", "autograded", "feedback", "gradebook.db*", "__pycache__", "*.csv")
-    shutil.copytree(REPO / "autograder", root / "autograder", ignore=ignore)
-    shutil.copytree(REPO / "solutions" / assignment, root / "solutions" / assignment)
-    (root / "exercises").mkdir()
-    with open(root / "autograder" / "students.csv", "w") as fh:
-        fh.write("id,first_name,last_name,email\n" + "".join(f"{s},{s},Bench,\n" for s in students))
-    for args in (("db", "student", "import", "students.csv"), ("generate_assignment", assignment)):
-        proc = _nbgrader(root, *args, env=env)
-        if proc.returncode:
-            raise SystemExit(f"nbgrader {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    for i, student in enumerate(students):
-        for release in sorted((root / "exercises" / assignment).glob("*.ipynb")):
-            nb = nbformat.read(release, as_version=4)
-            answers = _solution_answers(root / "solutions" / assignment / release.name)
-            spoil = i % 3 == 2  # every third student gets one wrong answer: some tests fail
-            for cell in nb.cells:
-                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-                if gid in answers:
-                    cell.source = answers[gid]
-                    if spoil and "return " in cell.source:
-                        cell.source = cell.source.replace("return ", "return 0 * ", 1)
-                        spoil = False
-            folder = root / "autograder" / "submitted" / student / assignment
-            folder.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, folder / release.name)
-            (folder / "timestamp.txt").write_text("2026-03-02 09:30:00.000000 UTC")
+def _totals(url: str) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for (student, *_), (auto, _, _) in db_snapshots.scores(url).items():
+        totals[student] = totals.get(student, 0.0) + (auto or 0.0)
+    return totals
 
 
-def _scores(course: Path, assignment: str, students: list[str]) -> dict[str, float | None]:
-    from nbgrader.api import Gradebook, MissingEntry
-
-    out: dict[str, float | None] = {}
-    with Gradebook(f"sqlite:///{course / 'autograder' / 'gradebook.db'}", course_id="cnnbook") as gb:
-        for student in students:
-            try:
-                out[student] = gb.find_submission(assignment, student).score
-            except MissingEntry:
-                out[student] = None
-    return out
+def _serial(course: Path, assignment: str, env: dict[str, str]) -> None:
+    proc = simulate.nbgrader(course, "autograde", assignment, env=env)
+    if proc.returncode:
+        raise SystemExit(f"serial autograde failed:\n{proc.stderr[-3000:]}")
 
 
-def _reset(course: Path) -> None:
-    shutil.rmtree(course / "autograder" / "autograded", ignore_errors=True)
+def _parallel(course: Path, assignment: str, url: str, workers: int, scheduler: str | None) -> None:
+    summary = batch.grade_class(course, assignment, workers=workers, scheduler=scheduler, db_url=url,
+                                progress=False)
+    if summary.count("failed") or summary.integrity_problems:
+        raise SystemExit("\n".join(summary.lines()))
 
 
 def run(assignment: str, n_students: int, workers: int) -> int:
+    from distributed import LocalCluster
+
     students = [f"s{i:03d}" for i in range(n_students)]
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore"}
-    env.pop("CNNBOOK_REFERENCES", None)
-    with tempfile.TemporaryDirectory() as tmp:
-        course = Path(tmp)
-        t0 = time.perf_counter()
-        _make_course(course, assignment, students, env)
-        setup = time.perf_counter() - t0
-        rows = []
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory() as tmp, LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                            dashboard_address=None) as cluster:
+        server = None
+        try:
+            server = pg_local.LocalPostgres().start()
+        except pg_local.PostgresUnavailable as exc:
+            print(f"PostgreSQL skipped: {exc}")
+        databases = ["sqlite"] + (["postgresql"] if server else [])
+        modes = [("serial, one nbgrader process", None), (f"--workers {workers} (LocalCluster)", "workers"),
+                 (f"--scheduler (Dask LocalCluster, {workers} workers)", "scheduler")]
+        try:
+            for db in databases:
+                for label, mode in modes:
+                    name = f"{db}-{mode or 'serial'}"
+                    url = server.create(name.replace("-", "_")) if db == "postgresql" else None
+                    env = _env(**({"CNNBOOK_DB_URL": url} if url else {}))
+                    course = simulate.make_course(Path(tmp) / name, assignment, students, env)
+                    url = url or db_snapshots.default_url(course)
+                    cpu0, t0 = _children_cpu(), time.perf_counter()
+                    if mode is None:
+                        _serial(course, assignment, env)
+                    else:
+                        _parallel(course, assignment, url, workers, cluster.scheduler_address if mode == "scheduler"
+                                  else None)
+                    wall = time.perf_counter() - t0
+                    rows.append((db, label, wall, _children_cpu() - cpu0 if mode != "scheduler" else None))
+                    results[(db, label)] = _totals(url)
+        finally:
+            if server:
+                server.stop()
+    return _print(assignment, n_students, workers, rows, results)
 
-        # one submission on its own: the cost an instructor sees for `--student`
-        t0 = time.perf_counter()
-        proc = _nbgrader(course, "autograde", assignment, f"--student={students[0]}", env=env)
-        single = time.perf_counter() - t0
-        if proc.returncode:
-            raise SystemExit(f"autograde failed:\n{proc.stderr[-3000:]}")
-        rows.append(("one submission, one process", 1, 1, single))
-        _reset(course)
 
-        # serial: one nbgrader process grades the whole class
-        t0 = time.perf_counter()
-        proc = _nbgrader(course, "autograde", assignment, "--force", env=env)
-        serial = time.perf_counter() - t0
-        if proc.returncode:
-            raise SystemExit(f"autograde failed:\n{proc.stderr[-3000:]}")
-        reference = _scores(course, assignment, students)
-        rows.append(("serial, one process", 1, n_students, serial))
-        _reset(course)
-
-        # parallel: one `--student` process per worker, gradebook in WAL mode with a busy timeout
-        db = course / "autograder" / "gradebook.db"
-        with sqlite3.connect(db) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-        db_url = f"--CourseDirectory.db_url=sqlite:///{db}?timeout=120"
-        retried = []
-
-        def grade(student: str) -> None:
-            for attempt in range(2):
-                p = _nbgrader(course, "autograde", assignment, f"--student={student}", "--force", db_url, env=env)
-                if p.returncode == 0:
-                    return
-                retried.append(student)
-            raise RuntimeError(f"{student}: autograde failed twice:\n{p.stderr[-2000:]}")
-
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(grade, students))
-        parallel = time.perf_counter() - t0
-        rows.append((f"parallel, --student per worker", workers, n_students, parallel))
-        after = _scores(course, assignment, students)
-
-    print(f"\nAutograding {assignment}: {n_students} simulated students, {os.cpu_count()} CPU cores "
-          f"(course set-up {setup:.0f} s)\n")
-    print(f"{'mode':34} {'workers':>7} {'subs':>5} {'total s':>8} {'s / sub':>8} {'subs / min':>10}")
-    for mode, w, n, total in rows:
-        print(f"{mode:34} {w:>7} {n:>5} {total:>8.1f} {total / n:>8.1f} {60 * n / total:>10.1f}")
-    print(f"\nspeed-up of the parallel run: {serial / parallel:.2f}x with {workers} workers"
-          + (f"; retried: {sorted(set(retried))}" if retried else "; no worker needed a retry"))
-    differ = {s: (reference[s], after[s]) for s in students if reference[s] != after[s]}
+def _print(assignment: str, n: int, workers: int, rows: list, results: dict) -> int:
+    print(f"\nAutograding {assignment}: {n} simulated students, {os.cpu_count()} CPU cores, "
+          f"load average {os.getloadavg()[0]:.1f} at the end\n")
+    print(f"{'database':10} {'mode':40} {'total s':>8} {'s/student':>9} {'students/min':>12} {'speed-up':>8} "
+          f"{'CPU s/student':>13}")
+    serial = {db: wall for db, label, wall, _ in rows if label.startswith("serial")}
+    for db, label, wall, cpu in rows:
+        cpu_text = f"{cpu / n:.1f}" if cpu is not None else "(cluster)"
+        print(f"{db:10} {label:40} {wall:>8.1f} {wall / n:>9.1f} {60 * n / wall:>12.1f} "
+              f"{serial[db] / wall:>7.2f}x {cpu_text:>13}")
+    cpu_each = max(cpu / n for _, label, _, cpu in rows if cpu is not None and not label.startswith("serial"))
+    print(f"\nprojected for 1,000 students on 16 cores: {1000 * cpu_each / 16 / 60:.0f} min "
+          f"(1,000 x {cpu_each:.1f} CPU s per student, the costlier of the parallel runs / 16 cores)")
+    reference = results[next(iter(results))]
+    differ = {key: totals for key, totals in results.items() if totals != reference}
     if differ:
-        print(f"SCORES DIFFER between the serial and the parallel run: {differ}")
+        print(f"SCORES DIFFER from the serial SQLite run: {differ}")
         return 1
-    print(f"every student's score is the same in both runs (total {sum(v or 0 for v in after.values()):g})")
+    print(f"every run gives every student the same score as the serial SQLite run "
+          f"(class total {sum(reference.values()):g})")
     return 0
 
 
@@ -168,24 +133,21 @@ def isolation_cost(assignment: str, n_students: int, repeats: int = 2, max_ratio
     """Grade the same class serially with unisolated kernels, then in the bubblewrap sandbox; report the
     wall-time ratio (the issue's budget: at most ``max_ratio``) and check that the scores agree."""
     students = [f"s{i:03d}" for i in range(n_students)]
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore"}
-    env.pop("CNNBOOK_REFERENCES", None)
+    env = _env()
     runs: dict[str, list[float]] = {"none": [], "bwrap": []}
     results: dict[str, dict[str, float | None]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        course = Path(tmp)
-        os.chmod(course, 0o755)
-        _make_course(course, assignment, students, env)
+        os.chmod(tmp, 0o755)
+        course = simulate.make_course(Path(tmp), assignment, students, env)
         # A B B A ...: a machine whose load drifts during the benchmark favours neither mode
         order = [m for i in range(repeats) for m in (("none", "bwrap") if i % 2 == 0 else ("bwrap", "none"))]
         for mode in order:
-            _reset(course)
             t0 = time.perf_counter()
-            proc = _nbgrader(course, "autograde", assignment, "--force", env={**env, "CNNBOOK_ISOLATION": mode})
+            proc = simulate.nbgrader(course, "autograde", assignment, "--force", env={**env, "CNNBOOK_ISOLATION": mode})
             runs[mode].append(time.perf_counter() - t0)
             if proc.returncode:
                 raise SystemExit(f"autograde ({mode}) failed:\n{proc.stderr[-3000:]}")
-            results[mode] = _scores(course, assignment, students)
+            results[mode] = _totals(db_snapshots.default_url(course))
     times = {mode: sum(ts) / len(ts) for mode, ts in runs.items()}
     ratio = times["bwrap"] / times["none"]
     print(f"\nAutograding {assignment}: {n_students} simulated students, serially, {os.cpu_count()} CPU cores, "
@@ -205,8 +167,8 @@ def isolation_cost(assignment: str, n_students: int, repeats: int = 2, max_ratio
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assignment", default="ch02_lenet")
-    parser.add_argument("--students", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--students", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--isolation", action="store_true", help="isolated vs unisolated grading, serially")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each mode, in A B B A order (--isolation)")
     args = parser.parse_args()
