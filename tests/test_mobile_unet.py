@@ -15,9 +15,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnbook
-from cnnbook.layers import DepthwiseSeparableConv, DoubleConv, InvertedResidual, UNetDown, UNetUp, center_crop
+from cnnbook.layers import (
+    DepthwiseSeparableConv, DoubleConv, InvertedResidual, SqueezeExcite, UNetDown, UNetUp, center_crop, make_divisible,
+)
 from cnnbook.models import mobilenet_v1, mobilenet_v2, unet
-from cnnbook.layers import make_divisible
 
 
 def mult_adds(model: nn.Module, x: torch.Tensor) -> int:
@@ -368,3 +369,52 @@ def test_small_unet_learns_a_mask() -> None:
     with torch.no_grad():
         accuracy = (model(x).argmax(1) == mask).float().mean().item()
     assert accuracy > 0.95
+
+
+# ---- the block contract ----------------------------------------------------------------------------
+
+
+def test_conv_bn_act_norm_and_activation_are_configurable() -> None:
+    """Children keep torchvision's indices: 0 conv, 1 norm, 2 activation; bias only without BatchNorm."""
+    from functools import partial
+
+    from cnnbook.layers import ConvBNAct, LayerNorm2d
+
+    block = ConvBNAct(3, 8, 3, norm_layer=partial(torch.nn.BatchNorm2d, eps=1e-3, momentum=0.01),
+                      act_layer=torch.nn.Hardswish)
+    assert block[0].bias is None and block[1].eps == 1e-3 and block[1].momentum == 0.01
+    assert isinstance(block[2], torch.nn.Hardswish) and block[2].inplace
+    ln = ConvBNAct(3, 8, 4, 4, padding=0, norm_layer=LayerNorm2d, act_layer=None)
+    assert ln[0].bias is not None and isinstance(ln[1], LayerNorm2d) and len(ln) == 2
+    assert ln(torch.randn(1, 3, 8, 8)).shape == (1, 8, 2, 2)
+    bare = ConvBNAct(3, 8, use_norm=False, act_layer=torch.nn.GELU)
+    assert isinstance(bare[1], torch.nn.GELU) and bare[0].bias is not None
+
+
+def test_inverted_residual_hooks_keep_v2_indices() -> None:
+    plain = InvertedResidual(16, 16, 1, expand_ratio=6)
+    assert [type(m).__name__ for m in plain.conv] == ["ConvBNAct", "ConvBNAct", "Conv2d", "BatchNorm2d"]
+    hooked = InvertedResidual(16, 24, 2, expand_ratio=6, kernel_size=5, act_layer=torch.nn.Hardswish,
+                              se_layer=lambda c: SqueezeExcite(c, squeeze_channels=c // 4))
+    assert hooked.conv[1][0].kernel_size == (5, 5) and isinstance(hooked.conv[1][2], torch.nn.Hardswish)
+    assert isinstance(hooked.conv[2], SqueezeExcite) and hooked.conv[2].squeeze_channels == 24
+    assert hooked(torch.randn(2, 16, 8, 8)).shape == (2, 24, 4, 4)
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        InvertedResidual(16, 16, 1, 6, kernel_size=4)
+
+
+def test_squeeze_channels_overrides_reduction() -> None:
+    assert SqueezeExcite(64, reduction=16).squeeze_channels == 4
+    assert SqueezeExcite(64, squeeze_channels=10).fc1.out_channels == 10
+    with pytest.raises(ValueError, match="squeeze_channels"):
+        SqueezeExcite(64, squeeze_channels=0)
+
+
+def test_mobilenet_v3_uses_hard_swish_and_se_as_the_paper_lists() -> None:
+    from cnnbook.models.mobilenet_v3 import V3_LARGE
+
+    model = cnnbook.get_model("mobilenet_v3_large")
+    blocks = model.features[1:-1]
+    assert [any(isinstance(m, SqueezeExcite) for m in b.modules()) for b in blocks] == [r.se for r in V3_LARGE]
+    assert [any(isinstance(m, torch.nn.Hardswish) for m in b.modules()) for b in blocks] == [
+        r.hard_swish for r in V3_LARGE]

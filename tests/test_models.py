@@ -5,13 +5,18 @@ These tests iterate the registry, so a network added to it is tested without edi
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
+import pkgutil
+import sys
 
 import pytest
 import torch
 from torch import nn
 
 import cnnbook
+import cnnbook.models
 from cnnbook.models import ImageClassifier
 
 ALL = cnnbook.list_models()
@@ -28,28 +33,71 @@ def _expected_shape(info: cnnbook.ModelInfo, n: int, num_classes: int, hw: tuple
     return (n, num_classes)
 
 
-# Every network the course teaches (issue: foundation), by registry name.
-REQUIRED = {
-    "lenet5", "lenet5_modern", "alexnet", "alexnet_paper", "zfnet", "nin",
-    "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
-    "googlenet", "inception_v3",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "plain_resnet18", "plain_resnet34", "plain_resnet50", "plain_resnet101", "plain_resnet152",
-    "resnext50_32x4d", "se_resnet50", "densenet121", "densenet169", "densenet201", "densenet_small",
-    "unet", "mobilenet_v1", "mobilenet_v2",
-}
+MODEL_MODULES = sorted(
+    m.name for m in pkgutil.iter_modules(cnnbook.models.__path__) if not m.name.startswith("_")
+)
 
 
-def test_registry_holds_every_network_of_the_course() -> None:
-    assert REQUIRED <= set(ALL), f"missing: {sorted(REQUIRED - set(ALL))}"
+@pytest.mark.parametrize("module_name", MODEL_MODULES)
+def test_every_model_module_is_imported_and_registers_its_builders(module_name: str) -> None:
+    """A file under models/ missing from models/__init__.py, or a public builder without @register_model,
+    would silently leave the registry: every module is imported by the package, and every public
+    function that returns a registered class's instance is registered under its own name."""
+    assert f"cnnbook.models.{module_name}" in sys.modules, f"models/__init__.py does not import {module_name}"
+    module = importlib.import_module(f"cnnbook.models.{module_name}")
+    registered = {cnnbook.get_model_info(n).builder for n in ALL}
+    own = [n for n in ALL if cnnbook.get_model_info(n).builder.__module__ == module.__name__]
+    assert own, f"cnnbook.models.{module_name} registers no network"
+    for name in getattr(module, "__all__", []):
+        obj = getattr(module, name)
+        if not inspect.isfunction(obj):
+            continue
+        signature = inspect.signature(obj)
+        required = [p for p in signature.parameters.values()
+                    if p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        returns = signature.return_annotation
+        if not required and isinstance(returns, str) and returns in {c.__name__ for c in _classifier_classes(module)}:
+            assert obj in registered, f"{module_name}.{name} builds a network but is not registered"
+
+
+def _classifier_classes(module: object) -> list[type]:
+    return [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, nn.Module)
+            and c.__module__ == getattr(module, "__name__", "")]
+
+
+def test_registry_names_are_unique_and_sorted() -> None:
     assert ALL == sorted(set(ALL))
+
+
+def test_list_models_include_and_exclude_patterns() -> None:
+    """Glob patterns as in torchvision.models.list_models."""
+    resnets = cnnbook.list_models(include="resnet*")
+    assert resnets and all(n.startswith("resnet") for n in resnets)
+    assert cnnbook.list_models(include="resnet*", exclude="*cifar") == [n for n in resnets if not n.endswith("cifar")]
+    assert cnnbook.list_models(include=["vgg11", "vgg11_bn"]) == ["vgg11", "vgg11_bn"]
+    assert set(cnnbook.list_models(exclude="*")) == set()
+    assert cnnbook.list_models(chapter=11, include="mobilenet_v3*") == ["mobilenet_v3_large", "mobilenet_v3_small"]
+    with pytest.raises(TypeError, match="glob pattern"):
+        cnnbook.list_models(include=3)  # type: ignore[arg-type]
+
+
+def test_builders_pass_their_keyword_arguments_to_the_class() -> None:
+    """Every builder forwards **kwargs: a class argument the builder does not list still arrives."""
+    setting = [[1, 16, 1, 1], [6, 24, 2, 2]]
+    model = cnnbook.get_model("mobilenet_v2", inverted_residual_setting=setting)
+    assert len(model.features) == 1 + 3 + 1  # stem, 3 inverted residuals, last 1x1
+    assert cnnbook.get_model("googlenet", branch3_kernel=5).inception3a.branch3[1].conv.kernel_size == (5, 5)
+    assert cnnbook.get_model("unet", base_channels=8, depth=2).num_classes == 2
+    assert cnnbook.get_model("lenet5", in_channels=3).in_channels == 3
+    with pytest.raises(TypeError):
+        cnnbook.get_model("nin", no_such_argument=1)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_registry_entry(name: str) -> None:
     info = cnnbook.get_model_info(name)
     assert info.name == name
-    assert 1 <= info.chapter <= 15
+    assert info.chapter is None or 1 <= info.chapter <= 15
     assert 1989 <= info.year <= 2026
     assert info.paper and info.key_idea
     assert len(info.input_size) == 3
@@ -63,8 +111,7 @@ def test_native_forward(name: str) -> None:
     c, h, w = info.input_size
     with torch.no_grad():
         out = _logits(model(torch.randn(1, c, h, w)))
-    num_classes = getattr(model, "num_classes", None) or out.shape[1]
-    assert out.shape == _expected_shape(info, 1, num_classes, (h, w))
+    assert out.shape == _expected_shape(info, 1, model.num_classes, (h, w))
     assert torch.isfinite(out).all()
 
 
@@ -157,3 +204,25 @@ def test_lenet_parameter_counts_match_the_lecture() -> None:
     assert math.isclose(n, 60_000, rel_tol=0.05)
     modern = cnnbook.get_model("lenet5_modern")
     assert modern.classifier[0].in_features == 16 * 6 * 6
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_min_input_size_is_exact(name: str) -> None:
+    """For every registered network: the smallest side it claims runs; one pixel less is refused by
+    check_input with the size to use, and would also break a layer (the claim is not just conservative)."""
+    info = cnnbook.get_model_info(name)
+    model = cnnbook.get_model(name, **info.small_kwargs).eval()
+    c = info.small_input_size[0]
+    if getattr(model, "fixed_input_size", None) is not None:  # LeNet: exactly 32x32
+        assert model.min_input_size <= min(model.fixed_input_size)
+        return
+    side = model.min_input_size
+    with torch.no_grad():
+        assert torch.isfinite(_logits(model(torch.randn(1, c, side, side)))).all()
+        if side == 1:
+            return  # every layer is padded: nothing smaller exists
+        with pytest.raises(ValueError, match=f"{side}"):
+            model(torch.randn(1, c, side - 1, side - 1))
+        if isinstance(model, ImageClassifier):  # the layers themselves fail one pixel below
+            with pytest.raises(RuntimeError):
+                model.forward_features(torch.randn(1, c, side - 1, side - 1))

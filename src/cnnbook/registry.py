@@ -92,7 +92,7 @@ def _ensure_loaded() -> None:
 def _patterns(value: str | Iterable[str] | None, name: str) -> list[str]:
     if value is None:
         return []
-    patterns = [value] if isinstance(value, str) else list(value)
+    patterns = [value] if isinstance(value, str) else list(value) if isinstance(value, Iterable) else [value]
     if not all(isinstance(p, str) for p in patterns):
         raise TypeError(f"{name} takes a glob pattern such as 'resnet*' or a list of them; got {value!r}.")
     return patterns
