@@ -26,7 +26,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, LOAD_TIMEOUT_MS, start_server  # noqa: E402
 
 # Run in each page before printing: open the hidden code cells and the collapsed outputs, and write each
 # figure's alt text under it as a caption, shown in print only.
@@ -115,6 +115,7 @@ def print_pages(html_root: Path, files: list[str], folder: Path) -> list[dict[st
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             context = browser.new_context()
+            context.set_default_timeout(LOAD_TIMEOUT_MS)
             context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
                 (base, "data:", "blob:")) else route.abort())
             for index, name in enumerate(files):

@@ -17,7 +17,8 @@ from typing import Any, Iterator
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BOOK_HTML = ROOT / "_build" / "html"
+# The built book; CNNBOOK_HTML points the tests at another build (e.g. one of scripts/build_pages.py).
+BOOK_HTML = Path(os.environ.get("CNNBOOK_HTML", ROOT / "_build" / "html"))
 CHROMIUM = Path(os.environ.get("CNNBOOK_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 INSTALL_HINT = "Install Debian's Chromium as root: apt-get update && apt-get install -y chromium"
@@ -25,6 +26,8 @@ NOT_BUILT = "the book is not built (_build/html/index.html is missing): run make
 # Folders of the HTML build that hold no page of the book (assets, highlighted sources, raw sources).
 NOT_PAGES = {"_static", "_sources", "_images", "_modules"}
 MODES = ("light", "dark")
+# Playwright waits 30 s by default; a page of the book on a loaded 2-core runner can take longer.
+LOAD_TIMEOUT_MS = 180_000
 # axe-core, installed from npm by the Makefile's axe target (make test depends on it).
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -99,6 +102,7 @@ def offline_context(browser: Any, mode: str = "light", **options: Any) -> Any:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
     context = browser.new_context(viewport={"width": 1200, "height": 1000}, **options)
+    context.set_default_timeout(LOAD_TIMEOUT_MS)
     context.add_init_script(f'localStorage.setItem("mode", "{mode}"); localStorage.setItem("theme", "{mode}");')
     context.route("**/*", _local_only)
     return context

@@ -24,7 +24,9 @@ import pytest
 
 from browser_helpers import BOOK_HTML, CHROMIUM, INSTALL_HINT, NOT_BUILT, ROOT
 
-PDF = ROOT / "_build" / "pdf" / "book.pdf"
+# A Jupyter Book builds <root>/_build/html from <root>/_toc.yml; the PDF goes beside the HTML.
+TOC = BOOK_HTML.parents[1] / "_toc.yml"
+PDF = BOOK_HTML.parent / "pdf" / "book.pdf"
 MAKE_PDF = ROOT / "scripts" / "make_pdf.py"
 # A value pasted by {glue:text}: myst-nb writes <span class="pasted-text">VALUE</span>.
 _GLUED = re.compile(r'<span class="pasted-text">([^<]*\d[^<]*)</span>')
@@ -49,7 +51,8 @@ def book_pdf() -> tuple[Path, list[dict]]:
     _require(str(CHROMIUM), INSTALL_HINT)
     built = max(p.stat().st_mtime for p in BOOK_HTML.rglob("*.html"))
     if not PDF.is_file() or PDF.stat().st_mtime < built:
-        result = subprocess.run([sys.executable, str(MAKE_PDF)], capture_output=True, text=True, timeout=900)
+        command = [sys.executable, str(MAKE_PDF), "--html", str(BOOK_HTML), "--toc", str(TOC), "--out", str(PDF)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, f"make_pdf.py failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return PDF, json.loads(PDF.with_suffix(".json").read_text())
 
@@ -76,7 +79,7 @@ def test_pdf_holds_every_page_in_reading_order(book_pdf: tuple[Path, list[dict]]
     from make_pdf import toc_files
 
     pdf, index = book_pdf
-    assert [entry["file"] for entry in index] == toc_files(), "the PDF's pages are not those of _toc.yml, in order"
+    assert [entry["file"] for entry in index] == toc_files(TOC), "the PDF's pages are not those of _toc.yml, in order"
     pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
                                                               check=True).stdout).group(1))
     assert index[-1]["last"] == pages, "book.json does not match the PDF"
