@@ -154,3 +154,21 @@ def test_lenet_reaches_98_percent_on_the_offline_digits(tmp_path, monkeypatch, c
         torch.set_num_threads(threads)
     assert history.final_test_acc >= 0.98
     assert history.train_cpu_time < 10.0, history.cpu_time
+
+
+def test_evaluate_divides_loss_and_accuracy_by_the_targets_it_saw() -> None:
+    """A sampler that visits half of the data set: both averages are over the 6 images seen, not the 12."""
+    from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
+
+    torch.manual_seed(0)
+    x, y = torch.randn(12, 4), torch.randint(0, 3, (12,))
+    model = torch.nn.Linear(4, 3)
+    seen = list(range(6))
+    loader = DataLoader(TensorDataset(x, y), batch_size=4, sampler=SubsetRandomSampler(seen))
+    loss, acc = evaluate(model, loader)
+    with torch.no_grad():
+        logits = model(x[seen])
+    assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y[seen])), rel=1e-6)
+    assert acc == pytest.approx(float((logits.argmax(1) == y[seen]).float().mean()))
+    with pytest.raises(ValueError, match="empty loader"):
+        evaluate(model, DataLoader(TensorDataset(x[:0], y[:0]), batch_size=4))

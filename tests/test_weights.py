@@ -186,3 +186,24 @@ def test_googlenet_checkpoint_without_aux_heads(hub: Path) -> None:
     assert ours.transform_input
     theirs.transform_input = True
     torch.testing.assert_close(_outputs(ours, (3, 64, 64)), _outputs(theirs, (3, 64, 64)))
+
+
+@pytest.mark.parametrize("value,expected", [("1", True), ("on", True), ("TRUE", True), ("yes", True),
+                                            ("0", False), ("off", False), ("", False)])
+def test_offline_flag_is_read_identically_everywhere(monkeypatch, value: str, expected: bool) -> None:
+    """One reader, cnnbook.config.offline: the data loaders and the weights use it (CNNBOOK_OFFLINE=on
+    used to be offline for the data but online for the weights), and no other module reads the variable."""
+    import pathlib
+
+    import cnnbook.config
+    import cnnbook.data.loaders
+    import cnnbook.weights
+
+    monkeypatch.setenv("CNNBOOK_OFFLINE", value)
+    assert cnnbook.config.offline() is expected
+    assert cnnbook.weights.offline is cnnbook.config.offline
+    assert cnnbook.data.loaders.offline is cnnbook.config.offline
+    package = pathlib.Path(cnnbook.config.__file__).parent
+    readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if 'environ.get("CNNBOOK_OFFLINE"' in p.read_text() or "getenv(\"CNNBOOK_OFFLINE\"" in p.read_text())
+    assert readers == ["config.py"]

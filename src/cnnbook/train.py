@@ -135,17 +135,24 @@ def _progress(iterable: Iterable, show: bool, **kwargs: Any) -> Iterable:
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable[[Any, Tensor], Tensor] | None = None,
              device: str | torch.device | None = None) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` (in eval mode) over ``loader``."""
+    """Mean loss and accuracy of ``model`` (in eval mode) over ``loader``.
+
+    Both are averages over the same count: the targets seen (images, or pixels for segmentation). Each
+    batch's mean loss is weighted by its number of targets, so a short last batch, ``drop_last`` or a
+    sampler that visits part of the data set do not bias either figure.
+    """
     device = get_device(device)
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
     for x, y in loader:
         x, y = x.to(device), y.to(device)
         output = model(x)
-        total_loss += float((loss_fn or _default_loss)(output, y)) * len(y)
         c, n = _correct(_main(output), y)
+        total_loss += float((loss_fn or _default_loss)(output, y)) * n
         correct, count = correct + c, count + n
-    return total_loss / len(loader.dataset), correct / count  # type: ignore[arg-type]
+    if count == 0:
+        raise ValueError("evaluate() got an empty loader: nothing to average. Check the data set and batch size.")
+    return total_loss / count, correct / count
 
 
 def _param_groups(model: nn.Module, lr: float, lr_groups: dict[str, float] | None) -> list[dict[str, Any]]:

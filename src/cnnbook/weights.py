@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from .config import offline
 from .registry import ModelInfo
 
 __all__ = [
@@ -85,10 +86,6 @@ def torchvision_weights(info: ModelInfo, weights: str) -> Any:
     return enum[weights]
 
 
-def _offline() -> bool:
-    return os.environ.get("CNNBOOK_OFFLINE", "").strip().lower() in ("1", "true", "yes")
-
-
 def _read(path: str | os.PathLike[str]) -> Mapping[str, torch.Tensor]:
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(obj, Mapping):
@@ -112,7 +109,7 @@ def _fetch_torchvision(member: Any) -> dict[str, torch.Tensor]:
     path = hub_checkpoint_path(url)
     if os.path.exists(path):
         return dict(_read(path))
-    if _offline():
+    if offline():
         raise WeightsUnavailableError(url, path, "CNNBOOK_OFFLINE is set and the file is not in the cache")
     try:
         state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True, weights_only=True)
