@@ -40,7 +40,7 @@ from cnnbook.calc.costs import (
 from cnnbook.calc.pooling import overlap, pool1d, pool2d, pool_windows
 from cnnbook.calc.receptive_field import input_region
 
-from browser_helpers import AXE, ROOT, browser, serve  # noqa: F401  (pytest fixtures)
+from browser_helpers import AXE, BOOK_HTML, ROOT, browser, serve  # noqa: F401  (pytest fixtures)
 
 ARTIFACTS = ROOT / "_build" / "test-artifacts" / "widgets"
 # The networks of the test book's receptive-field page (the real book offers every classifier).
@@ -483,7 +483,7 @@ def test_widget_page_in_browser(browser: Any, test_book: Path, serve: Any, page:
 
 def test_built_book_widget_pages(browser: Any, serve: Any) -> None:
     """Every page of the real book (``make book``) that holds a widget, if the book has been built."""
-    html_root = ROOT / "_build" / "html"
+    html_root = BOOK_HTML
     pages = _widget_pages(html_root) if html_root.is_dir() else []
     if not pages:
         pytest.skip("_build/html has no page with a widget yet (run make book first)")
