@@ -32,6 +32,7 @@ Integrity (issue 7; the instructor guide's "What the grader defends"):
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import re
@@ -46,11 +47,26 @@ import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode
-from jupyter_client.manager import AsyncKernelManager
 from traitlets import Float, Integer, Unicode
 
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grader_sandbox import (  # noqa: E402 - the sandbox lives next to this file
+    CUDA_PROBE,
+    GraderKernelManager,
+    IsolatedKernelManager,
+    _bwrap_problems,
+    _hand_over,
+    _kill_user,
+    _take_back,
+    cuda_preflight,
+    limits_mechanism,
+    remove_special_files,
+    sandbox_command,
+    throwaway_copy,
+)
 
 __all__ = [
     "GuardedExecute",
@@ -251,17 +267,17 @@ class ReadableOrBlankExporter(NotebookExporter):
 
 
 # ---- trusted grading: judge outside the student's interpreter ------------------------------------------
-_CHECK = re.compile(r"grading\s*\.\s*check_(function|module|value)\s*\((?:[^()]|\([^()]*\))*?[\"']([\w./-]+)[\"']\s*\)")
-
 # Constructs that can fool checks made inside the student's interpreter (visible tests) or that reach
-# outside the submission. A notebook using one is graded as usual and flagged for manual review.
+# outside the submission. A notebook using one is graded as usual and flagged for manual review. The
+# regular expressions catch the plain spellings; :func:`ast_review_flags` catches what they cannot
+# (computed names, writes through a module's __dict__, code decoded at run time).
 SUSPICIOUS = {
     "an IPython hook": r"input_transformers|\bevents\s*\.\s*register|set_custom_exc|register_magic|ast_transformers",
     "the interpreter's error or exit hooks": r"\bsys\s*\.\s*(excepthook|displayhook|settrace|setprofile)|\batexit\b",
     "builtins": r"\b__builtins__\b|\bimport\s+builtins\b|\bbuiltins\s*\.",
     "the notebook's input history": r"\b_ih\b|\bIn\s*\[|\b_i\d*\b|history_manager|get_ipython",
     "a replaced checking function": (r"\b(grading|torch|np|numpy|testing|torch\.testing|numpy\.testing)\s*\.\s*\w+\s*="
-                                     r"|\bsetattr\s*\(|__torch_function__|__eq__|__bool__|_make_subclass"),
+                                     r"|__torch_function__|__eq__|__bool__|_make_subclass"),
     "the module table or imports machinery": r"\bsys\s*\.\s*(modules|path|meta_path)|\bimportlib\b|__import__",
     "numeric settings": r"allow_tf32|fp32_precision|set_float32_matmul_precision|use_deterministic_algorithms"
                         r"|cudnn\s*\.\s*(benchmark|deterministic)",
@@ -277,18 +293,89 @@ def suspicious_constructs(nb: NotebookNode, trusted: dict[str, str] | None = Non
     ``trusted``: the gradebook's source of each cell by grade id; a cell whose source is exactly that
     is the instructor's and is skipped. Without it, locked cells are skipped.
     """
-    found = []
+    found: list[str] = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if trusted is None and utils.is_locked(cell) or trusted is not None and trusted.get(gid) == cell.source:
             continue
+        kinds = [f.split(":")[0] for f in found]
         for kind, pattern in SUSPICIOUS.items():
             match = re.search(pattern, cell.source)
-            if match and kind not in [f.split(":")[0] for f in found]:
+            if match and kind not in kinds:
                 found.append(f"{kind}: {match.group(0)!r}")
+                kinds.append(kind)
+        for kind, what in ast_review_flags(cell.source):
+            if kind not in kinds:
+                found.append(f"{kind}: {what!r}")
+                kinds.append(kind)
     return found
+
+
+_GUARDED = {"grading", "cnnbook", "torch", "np", "numpy", "builtins", "sys", "IPython", "ip", "importlib"}
+_LINKS = {"symlink", "link", "mkfifo", "mknod", "symlink_to", "hardlink_to", "link_to"}
+
+
+def ast_review_flags(source: str) -> list[tuple[str, str]]:
+    """(kind, code) of each construct :mod:`ast` finds that the regular expressions of :data:`SUSPICIOUS`
+    miss: ``exec``/``eval``/``compile`` of a computed string, ``getattr``/``setattr``/``delattr``
+    with a computed name on a module or the shell, writes through ``__dict__``/``vars()`` or to a
+    function's ``__code__``, links and FIFOs, and ``multiprocessing``. An honest
+    ``setattr(self, f"denselayer{i + 1}", layer)`` on the student's own object is not flagged."""
+    try:
+        tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines()))
+    except SyntaxError:
+        return []
+    modules = set(_GUARDED)
+    for node in ast.walk(tree):  # names the cell binds to modules or to the shell
+        if isinstance(node, ast.Import):
+            modules |= {a.asname or a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and "get_ipython" in ast.unparse(node.value.func):
+            modules |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+
+    def root(expr: ast.AST) -> str | None:
+        while isinstance(expr, (ast.Attribute, ast.Subscript, ast.Call)):
+            expr = expr.func if isinstance(expr, ast.Call) else expr.value
+        return expr.id if isinstance(expr, ast.Name) else None
+
+    def constant(expr: ast.AST) -> bool:
+        return isinstance(expr, ast.Constant) and isinstance(expr.value, str)
+
+    flags: list[tuple[str, str]] = []
+    for node in ast.walk(tree):
+        code = ast.unparse(node)[:80] if isinstance(node, ast.AST) and hasattr(node, "lineno") else ""
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            first = node.args[0] if node.args else None
+            if name in ("exec", "eval", "compile") and first is not None and not constant(first):
+                flags.append(("code built at run time", code))
+            elif name in ("getattr", "setattr", "delattr") and len(node.args) >= 2 and root(node.args[0]) in modules \
+                    and (name != "getattr" or not constant(node.args[1])):
+                flags.append(("a computed attribute of a module or the shell", code))
+            elif name == "vars" and first is not None and root(first) in modules:
+                flags.append(("a module's namespace written directly", code))
+            elif name in _LINKS:
+                flags.append(("links or special files", code))
+            elif isinstance(node.func, ast.Attribute) and node.func.attr in ("update", "__setitem__", "setdefault") \
+                    and isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "__dict__":
+                flags.append(("a module's namespace written directly", code))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            if any(n.split(".")[0] in ("multiprocessing", "concurrent") for n in names):
+                flags.append(("processes, files or the network outside the exercise", code))
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Attribute) and (target.attr in ("__code__", "__dict__", "__globals__")
+                                                          or root(target) in ("grading", "cnnbook")):
+                    flags.append(("a replaced checking function", code))
+                elif isinstance(target, ast.Subscript) and isinstance(target.value, (ast.Attribute, ast.Call)) \
+                        and ("__dict__" in ast.unparse(target.value) or ast.unparse(target.value).startswith("vars(")):
+                    flags.append(("a module's namespace written directly", code))
+    return flags
 
 
 class TrustedExecute(GuardedExecute):
@@ -308,15 +395,20 @@ class TrustedExecute(GuardedExecute):
                              "(logged as a warning on every notebook).").tag(config=True)
     references_dir = Unicode("", help="The references with expected values (never shown to the kernel).").tag(config=True)
     release_manifest = Unicode("", help="SHA-256 manifest of the release notebooks; '' skips the check.").tag(config=True)
-    memory_gb = Float(8.0, help="Address-space limit of the kernel, GiB (RLIMIT_AS); 0: none.").tag(config=True)
+    memory_gb = Float(8.0, help="Memory of one student's kernel and its children, GiB: the cgroup's MemoryMax, and "
+                                "RLIMIT_AS per process; 0: none.").tag(config=True)
     cpu_seconds = Integer(900, help="CPU-time limit of the kernel per notebook (RLIMIT_CPU).").tag(config=True)
-    max_processes = Integer(1024, help="Processes and threads of the sandbox user (RLIMIT_NPROC).").tag(config=True)
+    max_processes = Integer(1024, help="Processes and threads of one student: the cgroup's TasksMax, and "
+                                       "RLIMIT_NPROC of the sandbox user (as root).").tag(config=True)
     max_file_mb = Integer(512, help="Largest file the kernel may write, MiB (RLIMIT_FSIZE).").tag(config=True)
+    max_files = Integer(2000, help="Most files of a student's folder copied into the run folder.").tag(config=True)
+    max_folder_mb = Integer(256, help="Most MiB of a student's folder copied into the run folder.").tag(config=True)
     sandbox_uid = Integer(-1, help="When grading as root: the unprivileged user id the kernel runs as; -1 (default): "
                                    "a fresh id per notebook, from 1,000,000 up, used by nothing else, so that "
                                    "one student's processes never count against the next one's limit").tag(config=True)
 
     _checked: set[str] = set()
+    _preflight_failed: dict[str, list[str]] = {}
 
     def _check_manifests(self) -> None:
         key = f"{self.references_dir}|{self.release_manifest}|{self._assignment}"
@@ -329,11 +421,37 @@ class TrustedExecute(GuardedExecute):
             problems += [f"release: {p}" for p in verify_release_manifest(Path(self.release_manifest), self._assignment)]
         if self.isolation == "bwrap":
             problems += _bwrap_problems()
+            how, why = limits_mechanism()
+            if how == "prlimit":
+                self.log.warning("per-student limits: prlimit only (per process, not per student): %s; see "
+                                 "autograder/README.md", why)
+            else:
+                self.log.info("per-student limits: %s (%s)", how, why)
+        from cnnbook.grading import grading_device_type
+
+        if not problems and grading_device_type() == "cuda":
+            if key not in TrustedExecute._preflight_failed:  # one preflight per run, not one per student
+                TrustedExecute._preflight_failed[key] = self._cuda_preflight()
+            problems += TrustedExecute._preflight_failed[key]
         if problems:
             for line in problems:
                 self.log.error("integrity check failed: %s", line)
             raise RuntimeError("grading stopped before running any student code: " + "; ".join(problems[:5]))
         TrustedExecute._checked.add(key)
+
+    def _cuda_preflight(self) -> list[str]:
+        """CUDA inside the sandbox, with the kernel's limits and environment (issue 13); [] when it works."""
+        work = Path(tempfile.mkdtemp(prefix="cnnbook-preflight-"))
+        try:
+            if self.isolation == "none":
+                import subprocess
+
+                proc = subprocess.run([sys.executable, "-I", "-c", CUDA_PROBE], capture_output=True, text=True,
+                                      timeout=300)
+                return [] if proc.returncode == 0 else [f"CUDA preflight failed: {proc.stderr.strip()[-300:]}"]
+            return cuda_preflight(work, self.memory_gb, self.cpu_seconds, self.max_processes, self.max_file_mb)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def _inputs(self, assignment: str, work: Path) -> Path:
         """references/<assignment>/*.pt without expected values, under work/inputs (read by the kernel)."""
@@ -349,18 +467,26 @@ class TrustedExecute(GuardedExecute):
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         from cnnbook.grading import RECORD_ENV
 
-        info = (resources or {}).get("nbgrader", {})
+        resources = resources if resources is not None else {}
+        info = resources.get("nbgrader", {})
         self._assignment = info.get("assignment", "")
         self._check_manifests()
-        who = _who(resources or {})
-        cwd = Path((resources or {}).get("metadata", {}).get("path") or os.getcwd()).resolve()
+        who = _who(resources)
+        metadata = resources.setdefault("metadata", {})
+        cwd = Path(metadata.get("path") or os.getcwd()).resolve()
         work = Path(tempfile.mkdtemp(prefix="cnnbook-grade-"))
-        records = work / "records"
+        records, run_dir = work / "records", work / "run"
         records.mkdir()
+        # The kernel runs in a throwaway copy of the student's folder (regular files only, capped): it
+        # never sees the folder nbgrader writes the graded notebook into (issue 17, holes 1, 2 and 6).
+        left_out = throwaway_copy(cwd, run_dir, self.max_files, self.max_folder_mb)
+        if left_out:
+            self.log.warning("%s: not copied into the run folder: %s", who, "; ".join(left_out[:10]))
         inputs = self._inputs(info.get("assignment", ""), work)
         tokens = self._add_sentinels(nb)
         saved = {k: os.environ.get(k) for k in (RECORD_ENV, "CNNBOOK_REFERENCES")}
         os.environ[RECORD_ENV], os.environ["CNNBOOK_REFERENCES"] = str(records), str(inputs)
+        metadata["path"] = str(run_dir)
         owner = None
         try:
             if self.isolation == "none":
@@ -370,8 +496,8 @@ class TrustedExecute(GuardedExecute):
                 self.kernel_manager_class = GraderKernelManager
             elif self.isolation == "bwrap":
                 uid = self.sandbox_uid if self.sandbox_uid >= 0 else 1_000_000 + secrets.randbelow(1_000_000)
-                owner = _hand_over([cwd, work], uid)
-                settings = {"student_dir": Unicode(str(cwd)), "work_dir": Unicode(str(work)),
+                owner = _hand_over([work], uid)
+                settings = {"student_dir": Unicode(str(run_dir)), "work_dir": Unicode(str(work)),
                             "memory_gb": Float(self.memory_gb), "cpu_seconds": Integer(self.cpu_seconds),
                             "max_processes": Integer(self.max_processes), "max_file_mb": Integer(self.max_file_mb),
                             "sandbox_uid": Integer(uid if owner else -1)}
@@ -382,6 +508,7 @@ class TrustedExecute(GuardedExecute):
             nb, resources = super().preprocess(nb, resources, km)
             self._judge(nb, resources, records, tokens, who)
         finally:
+            metadata["path"] = str(cwd)
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -389,8 +516,12 @@ class TrustedExecute(GuardedExecute):
                     os.environ[k] = v
             if owner:
                 _kill_user(uid, self.log)  # whatever the kernel left running (a fork bomb's children)
-                _take_back([cwd, work], owner)
+                _take_back([work], owner)
             shutil.rmtree(work, ignore_errors=True)
+            removed = remove_special_files(cwd)  # nothing the writer could follow or block on
+            if removed:
+                self.log.warning("%s: removed links or special files from the graded folder: %s", who,
+                                 ", ".join(removed[:10]))
         return nb, resources
 
     # -- the sentinel line of each test cell
@@ -406,28 +537,46 @@ class TrustedExecute(GuardedExecute):
 
     def _judge(self, nb: NotebookNode, resources: Any, records: Path, tokens: dict[str, tuple[str, str]],
                who: str) -> None:
-        from cnnbook.grading import grading_device, judge, load_record, load_reference
+        from cnnbook.grading import (find_checks, forbidden_uses, grading_device_type, hidden_lines, judge,
+                                     load_record, load_reference, read_regular_file)
 
         sources = _source_cells(self, resources)
-        device_type = grading_device().type
+        device_type = grading_device_type()
         review = resources.setdefault("cnnbook_review", [])
+        cells, trusted = [], []  # every code cell, for the forbidden-name analysis
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                label = gid or f"cell {index + 1}"
+                original = tokens[gid][1] if gid in tokens else cell.source
+                cells.append((label, original))
+                if gid is not None and sources.get(gid) == original:
+                    trusted.append(label)
+        hidden: list[str] = []
         for cell in nb.cells:
             if not (cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)):
                 continue
             gid = cell.metadata.nbgrader["grade_id"]
             token, original = tokens.get(gid, ("", cell.source))
             cell.source = original  # the feedback shows the cell without the grader's line
+            hidden += hidden_lines(sources.get(gid, ""))
             failed_in_kernel = any(out.output_type == "error" for out in cell.outputs)
-            messages = []
-            for kind, item in _CHECK.findall(sources.get(gid, "")):
+            checks, unresolved = find_checks(sources.get(gid, ""))
+            messages = [f"the grader could not judge this test cell, so it scores 0: {p}" for p in unresolved]
+            for kind, item, roots in checks:
+                ref = load_reference(item, Path(self.references_dir))
                 cases, why = load_record(item, records)
-                message = judge(item, kind, cases, load_reference(item, Path(self.references_dir)), device_type,
-                                why or "missing")
+                message = judge(item, kind, cases, ref, device_type, why or "missing")
                 if message:
                     messages.append(message)
-            sentinel = records / f"__cell__{gid}"
-            reached_end = (sentinel.is_file() and not sentinel.is_symlink()
-                           and sentinel.stat().st_size < 100 and sentinel.read_text() == token)
+                uses = forbidden_uses(cells, ref.get("forbidden", []), trusted, roots)
+                if uses:
+                    messages.append(f"{ref.get('title', item)} scores 0: your code uses what this exercise "
+                                    "forbids:\n" + "\n".join(uses))
+            try:
+                reached_end = read_regular_file(records / f"__cell__{gid}", 100).decode() == token
+            except (OSError, ValueError, UnicodeDecodeError):
+                reached_end = False
             if failed_in_kernel:
                 continue  # 0 points already; the kernel's message explains it
             if not reached_end:
@@ -439,23 +588,27 @@ class TrustedExecute(GuardedExecute):
                 cell.outputs.append(NotebookNode(output_type="error", ename="GradingError", evalue=text,
                                                  traceback=["GradingError: " + text]))
                 self.log.info("%s: %s fails the grader's check: %s", who, gid, text.splitlines()[0][:200])
+        _scrub_outputs(nb, hidden)
 
 
-def _bwrap_problems() -> list[str]:
-    """Why the sandbox cannot start here (empty when bubblewrap works)."""
-    import subprocess
+def _scrub_outputs(nb: NotebookNode, hidden: list[str]) -> None:
+    """Remove every line that shows a hidden test from every output of the notebook (tracebacks included)."""
+    from cnnbook.grading import scrub
 
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return ["isolation: bubblewrap is not installed (`apt-get install bubblewrap`, or `make sandbox`); "
-                "to grade unisolated on purpose, set CNNBOOK_ISOLATION=none"]
-    proc = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev", "--proc",
-                           "/proc", "true"], capture_output=True, text=True, timeout=60)
-    if proc.returncode:
-        return [f"isolation: bubblewrap cannot create a sandbox here ({proc.stderr.strip()[:300]}); user namespaces "
-                "may be disabled (sysctl kernel.unprivileged_userns_clone / user.max_user_namespaces), or grade "
-                "as root; to grade unisolated on purpose, set CNNBOOK_ISOLATION=none"]
-    return []
+    if not hidden:
+        return
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.output_type == "stream":
+                out.text = scrub(out.text, hidden)
+            elif out.output_type == "error":
+                out.evalue = scrub(out.evalue, hidden)
+                out.traceback = [scrub(line, hidden) for line in out.traceback]
+            elif out.output_type in ("execute_result", "display_data"):
+                for key, value in list(out.get("data", {}).items()):
+                    if isinstance(value, str):
+                        out.data[key] = scrub(value, hidden)
+
 
 
 def verify_release_manifest(manifest: Path, assignment: str | None = None) -> list[str]:
@@ -478,168 +631,6 @@ def verify_release_manifest(manifest: Path, assignment: str | None = None) -> li
     return problems
 
 
-def _hand_over(paths: list[Path], uid: int) -> dict[str, tuple[int, int]] | None:
-    """As root: give ``paths`` (recursively) to the sandbox user; returns the old owners, else None."""
-    if os.geteuid() != 0 or uid < 0:
-        return None
-    owners = {}
-    for top in paths:
-        for path in [top, *top.rglob("*")]:
-            st = path.lstat()
-            owners[str(path)] = (st.st_uid, st.st_gid)
-            os.lchown(path, uid, uid)
-    return owners
-
-
-def _kill_user(uid: int, log: Any, wait_s: float = 30.0) -> None:
-    """SIGKILL every process of ``uid`` (a sandbox user of this run only) and wait until they are gone."""
-    import signal
-    import time
-
-    deadline = time.monotonic() + wait_s
-    while True:
-        left = []
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-                if int(fields.get("Uid", "-1").split()[0]) == uid:
-                    left.append(int(status.parent.name))
-            except (OSError, ValueError):
-                continue
-        if not left:
-            return
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if time.monotonic() > deadline:
-            log.error("%d processes of the sandbox user %d are still there after %g s", len(left), uid, wait_s)
-            return
-        time.sleep(0.2)
-
-
-def _take_back(paths: list[Path], owners: dict[str, tuple[int, int]]) -> None:
-    for top in paths:
-        if not top.exists():
-            continue
-        for path in [top, *top.rglob("*")]:
-            uid, gid = owners.get(str(path), (0, 0))  # files the kernel created go to the grader too
-            os.lchown(path, uid, gid)
-
-
-class GraderKernelManager(AsyncKernelManager):
-    """The kernel as nbgrader starts it, with ``python -I``: the submission's folder is not on sys.path,
-    so a submitted numpy.py, torch.py or cnnbook/ cannot shadow the real package."""
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
-        if cmd and Path(cmd[0]).name.startswith("python") and "-I" not in cmd[1:2]:
-            cmd = [cmd[0], "-I", *cmd[1:]]
-        return cmd + ["--IPKernelApp.ignore_cwd=True"]
-
-
-class IsolatedKernelManager(GraderKernelManager):
-    """The kernel in a bubblewrap sandbox (see ``sandbox_command``), talking over Unix sockets."""
-
-    student_dir = Unicode("")
-    work_dir = Unicode("")
-    memory_gb = Float(8.0)
-    cpu_seconds = Integer(900)
-    max_processes = Integer(1024)
-    max_file_mb = Integer(512)
-    sandbox_uid = Integer(-1)
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        ipc = Path(self.work_dir) / "ipc"
-        ipc.mkdir(exist_ok=True)
-        if self.sandbox_uid >= 0:
-            os.chown(ipc, self.sandbox_uid, self.sandbox_uid)
-        self.transport = "ipc"  # no network in the sandbox: Unix sockets instead of TCP
-        self.ip = str(ipc / "kernel")
-        self.connection_file = str(ipc / "kernel.json")
-
-    def write_connection_file(self, **kwargs: Any) -> None:
-        super().write_connection_file(**kwargs)
-        if self.sandbox_uid >= 0:
-            os.chown(self.connection_file, self.sandbox_uid, self.sandbox_uid)
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
-        return sandbox_command(cmd, student_dir=Path(self.student_dir), work_dir=Path(self.work_dir),
-                               memory_gb=self.memory_gb, cpu_seconds=self.cpu_seconds,
-                               max_processes=self.max_processes, max_file_mb=self.max_file_mb,
-                               uid=self.sandbox_uid)
-
-
-def sandbox_command(cmd: list[str], student_dir: Path, work_dir: Path, memory_gb: float = 8.0,
-                    cpu_seconds: int = 900, max_processes: int = 1024, max_file_mb: int = 512,
-                    uid: int = -1) -> list[str]:
-    """``cmd`` wrapped in bubblewrap: read-only system, Python and package; no network; limits.
-
-    The sandbox sees /usr, /etc, the Python installation, the virtual environment and the cnnbook
-    source, all read-only; the student's build folder and the grader's work folder (records, the
-    references without expected values, the kernel's sockets) read-write; a private /tmp. Not the
-    course folder (gradebook, references, other students), not solutions/, not the home folder.
-    New network, PID, IPC and UTS namespaces; the kernel dies with the grader. As root, the kernel
-    runs as ``uid`` (an unprivileged user), so RLIMIT_NPROC bounds a fork bomb.
-    """
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise RuntimeError(
-            "isolated grading needs bubblewrap (`apt-get install bubblewrap`, or `make sandbox`); it is not "
-            "installed. Install it, or grade unisolated on purpose with CNNBOOK_ISOLATION=none "
-            "(see the instructor guide)")
-    import cnnbook
-
-    python = Path(cmd[0])
-    ro = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), python.resolve().parent.parent,
-          Path(cnnbook.__file__).resolve().parent.parent}
-    args = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-            "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
-    for top in ("/bin", "/lib", "/lib64", "/sbin", "/lib32"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    made: set[str] = set()
-
-    def parents(path: Path) -> list[str]:
-        out = []
-        for parent in reversed(path.parents):
-            p = str(parent)
-            if p not in ("/", "/usr", "/etc", "/tmp") and p not in made:
-                made.add(p)
-                out += ["--perms", "0755", "--dir", p]
-        return out
-
-    args += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--size", str(512 * 2**20), "--tmpfs", "/tmp"]
-    for path in sorted(ro):
-        if str(path).startswith("/usr/"):
-            continue
-        args += parents(path) + ["--ro-bind", str(path), str(path)]
-    if os.environ.get("CNNBOOK_GRADING_DEVICE", "cpu").startswith(("cuda", "auto")):
-        for dev in sorted(Path("/dev").glob("nvidia*")):
-            args += ["--dev-bind", str(dev), str(dev)]
-    for path in (student_dir.resolve(), work_dir.resolve()):
-        args += parents(path) + ["--bind", str(path), str(path)]
-    args += ["--chdir", str(student_dir.resolve()), "--clearenv"]
-    env = {"HOME": "/tmp", "PATH": f"{python.parent}:/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
-           "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1"}
-    for key, value in os.environ.items():
-        if key.startswith(("CNNBOOK_", "OMP_", "MKL_", "CUBLAS_", "CUDA_", "NVIDIA_")):
-            env[key] = value
-    for key, value in sorted(env.items()):
-        args += ["--setenv", key, value]
-    limits = ["prlimit", f"--cpu={cpu_seconds}", f"--fsize={max_file_mb * 2**20}", "--core=0", "--nofile=1024"]
-    if memory_gb > 0:
-        limits.append(f"--as={int(memory_gb * 2**30)}")
-    if uid >= 0:
-        limits.append(f"--nproc={max_processes}")
-        args += ["--cap-add", "CAP_SETUID,CAP_SETGID", "setpriv", f"--reuid={uid}", f"--regid={uid}",
-                 "--clear-groups", "--inh-caps=-all"]
-    return args + [*limits, "--", *cmd]
 
 
 class FlagForReview(NbGraderPreprocessor):

@@ -144,7 +144,10 @@ attempt("list_submitted", lambda: os.listdir("{course}/submitted"))
 attempt("write_gradebook", lambda: sqlite3.connect("{course}/gradebook.db").execute("UPDATE grade SET auto_score = 99").connection.commit())
 attempt("write_other_student", lambda: open("{course}/autograded/honest/{assignment}/pwned.txt", "w").write("x"))
 attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=3))
-open("attempts.txt", "w").write(repr(attempts))
+attempt("read_etc_hostname", lambda: open("/etc/hostname").read())
+attempt("read_etc_shadow", lambda: open("/etc/shadow").read())
+print("ATTEMPTS", repr(attempts))
+print("ETC", repr(sorted(os.listdir("/etc"))))
 """
 
 # ---- 6. resource abuse -------------------------------------------------------------------------------------
@@ -174,6 +177,32 @@ except MemoryError:
     print("memory limit hit")
 print("x" * 50_000_000)                      # one 50 MB line
 """
+
+# ---- issue 17: the writer, the record reader, the check finder, the feedback --------------------------------
+CLOBBER = """
+import os
+records = os.environ.get("CNNBOOK_GRADING_RECORD", ".")
+for path in ("lenet.ipynb", os.path.join(records, "ch02_lenet__lenet.pt")):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+os.symlink("{victim}", "lenet.ipynb")          # the writer would write the graded notebook through it
+os.mkfifo(os.path.join(records, "ch02_lenet__lenet.pt"))   # the judge would block opening it
+"""
+FIFO_NOTEBOOK = """
+import os
+try:
+    os.remove("lenet.ipynb")
+except OSError:
+    pass
+os.mkfifo("lenet.ipynb")                       # the writer's open() would block the whole batch
+"""
+STUB = "def count_parameters(model: nn.Module) -> int:\n    raise NotImplementedError()\n"
+# The hidden check of test_lenet_values as the old regular expression missed it: several lines, a
+# trailing comma, the item in a variable. Only hidden lines change, so the release is the same.
+HIDDEN_LENET = 'ITEM = "ch02_lenet/lenet"\ngrading.check_module(\n    LeNet,\n    ITEM,\n)'
+MANY_FILES = {f"data/f{i:03d}.txt": "x\n" for i in range(60)}  # over the cap of 50 set for this run
 
 SHADOW_FILES = {
     "numpy.py": "raise SystemExit('the submitted numpy.py was imported')\n",
@@ -210,6 +239,14 @@ SUBMISSIONS: dict[str, tuple[Callable[[Path, Path], nbformat.NotebookNode], dict
     "a5_outside": (lambda r, c: notebook(r, {"lenet_module": append(OUTSIDE.format(
         refs=c / "references", root=r, course=c, assignment=ASSIGNMENT))}), {}, WRONG, True),
     "a6_resources": (lambda r, c: notebook(r, {"count_parameters": prepend(RESOURCES)}, wrong=False), {}, AUTO, True),
+    # hole 1 (notebook replaced by a link to a course file) and hole 2 (FIFO at the LeNet record): the
+    # record is not a regular file, so test_lenet_values scores 0; the link never reaches the writer
+    "h1_symlink": (lambda r, c: notebook(r, {"count_parameters": prepend(CLOBBER.format(victim=c / "victim.txt"))},
+                                         wrong=False), {}, scores(test_lenet_values=0), True),
+    "h2_fifo": (lambda r, c: notebook(r, {"count_parameters": prepend(FIFO_NOTEBOOK)}, wrong=False), {}, AUTO, True),
+    # hole 8: a blank block whose test cell also holds a hidden test; hole 6: more files than the cap
+    "h8_blank": (lambda r, c: notebook(r, {"count_parameters": lambda s: STUB}, wrong=False), MANY_FILES,
+                 scores(test_count_parameters=0), False),
 }
 
 
@@ -223,9 +260,16 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
                                     "gradebook.db.changes.log")
     shutil.copytree(REPO / "autograder", root / "autograder", ignore=ignore)
     shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
+    source = nbformat.read(root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    values = cell(source, "test_lenet_values")
+    values.source = values.source.replace('grading.check_module(LeNet, "ch02_lenet/lenet")', HIDDEN_LENET)
+    assert HIDDEN_LENET in values.source
+    nbformat.write(source, root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     course = root / "autograder"
+    (course / "victim.txt").write_text("a course file\n")
+    os.chmod(course / "victim.txt", 0o640)
     with open(course / "nbgrader_config.py", "a") as fh:
-        fh.write("\nc.Execute.timeout = 60\nc.TrustedExecute.max_processes = 256\n")
+        fh.write("\nc.Execute.timeout = 60\nc.TrustedExecute.max_processes = 256\nc.TrustedExecute.max_files = 50\n")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CNNBOOK_ISOLATION": "bwrap",
            "PYTHONWARNINGS": "ignore"}
     env.pop("CNNBOOK_REFERENCES", None)
@@ -253,12 +297,35 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         for rel, text in files.items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_text(text)
+    before = _snapshot(root)
     proc = nbgrader("autograde", ASSIGNMENT)
     (root / "autograde.log").write_text(proc.stderr)
     assert proc.returncode == 0, proc.stderr[-5000:]
-    feedback = nbgrader("generate_feedback", ASSIGNMENT, "--student=honest_wrong")
-    assert feedback.returncode == 0, feedback.stderr[-3000:]
+    for student in ("honest_wrong", "h8_blank"):
+        feedback = nbgrader("generate_feedback", ASSIGNMENT, f"--student={student}")
+        assert feedback.returncode == 0, feedback.stderr[-3000:]
+    SNAPSHOTS.update(before=before, after=_snapshot(root))
     return course, proc.stderr
+
+
+SNAPSHOTS: dict[str, dict[str, tuple[str, int]]] = {}
+_GRADING_OUTPUTS = ("submitted", "autograded", "feedback", "gradebook", "__pycache__", "autograde.log")
+
+
+def _snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """SHA-256 and mode of every file and folder outside what grading writes (students' folders, the gradebook)."""
+    import hashlib
+
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if (any(part.startswith(_GRADING_OUTPUTS) for part in rel.parts[1:2]) or rel.name.startswith("gradebook")
+                or rel.name in ("autograde.log", ".nbgrader.log")):
+            continue
+        info = path.lstat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() and not path.is_symlink() else ""
+        out[str(rel)] = (digest, info.st_mode)
+    return out
 
 
 def _grades(course: Path, student: str) -> dict[str, tuple[float | None, bool]]:
@@ -285,11 +352,60 @@ def test_submission_gets_exactly_what_its_work_deserves(graded: tuple[Path, str]
         assert re.search(rf"student '{student}'.*FLAGGED FOR MANUAL REVIEW", log)
 
 
+def _printed(course: Path, student: str, tag: str) -> object:
+    """The value a crafted cell printed as ``TAG repr(value)`` in the graded notebook."""
+    nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    for out in (o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"):
+        for line in out.text.splitlines():
+            if line.startswith(tag + " "):
+                return eval(line[len(tag) + 1:])  # noqa: S307 - a repr the test's own crafted cell printed
+    raise AssertionError(f"{student} printed no {tag}")
+
+
 def test_isolated_kernel_could_not_reach_outside(graded: tuple[Path, str]) -> None:
     course, _ = graded
-    attempts = eval((course / "autograded" / "a5_outside" / ASSIGNMENT / "attempts.txt").read_text())  # noqa: S307
+    attempts = _printed(course, "a5_outside", "ATTEMPTS")
     assert attempts and all(v != "ok" for v in attempts.values()), attempts
     assert not (course / "autograded" / "honest" / ASSIGNMENT / "pwned.txt").exists()
+
+
+def test_only_the_files_python_needs_of_etc_are_visible(graded: tuple[Path, str]) -> None:
+    """Issue 17, hole 5: a hub's configuration, /etc/hostname or /etc/shadow do not exist in the sandbox."""
+    course, _ = graded
+    plugins = sys.modules.get("grader_sandbox") or _load_sandbox()
+    seen = set(_printed(course, "a5_outside", "ETC"))
+    assert seen <= set(plugins.ETC_NEEDED) | {"passwd", "group"}, seen
+    assert {"passwd", "ld.so.cache"} <= seen
+
+
+def _load_sandbox():  # noqa: ANN202
+    sys.path.insert(0, str(REPO / "autograder"))
+    import grader_sandbox
+
+    return grader_sandbox
+
+
+def test_no_file_outside_the_students_folders_changed(graded: tuple[Path, str]) -> None:
+    """Issues 17, holes 1 and 2: content and mode of every course file, the victim of the link included."""
+    course, log = graded
+    before, after = SNAPSHOTS["before"], SNAPSHOTS["after"]
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert changed == [], changed
+    assert (course / "victim.txt").read_text() == "a course file\n"
+    assert (course / "victim.txt").stat().st_mode & 0o777 == 0o640
+    graded_nb = course / "autograded" / "h1_symlink" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    assert graded_nb.is_file() and not graded_nb.is_symlink()
+    assert nbformat.read(graded_nb, as_version=4).cells  # the graded notebook itself, written in place
+    fifo_nb = course / "autograded" / "h2_fifo" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    assert fifo_nb.is_file() and nbformat.read(fifo_nb, as_version=4).cells
+    assert "the result recorded for the grader's check is not a regular file" in graded_nb.read_text()
+
+
+def test_student_files_are_capped_and_limits_are_named(graded: tuple[Path, str]) -> None:
+    """Issue 17, hole 6: files beyond the cap are not copied into the run; the log names the limits in use."""
+    _, log = graded
+    assert re.search(r"student 'h8_blank'.*not copied into the run folder: .*over the cap of 50 files", log)
+    assert re.search(r"per-student limits: (systemd|cgroup|prlimit only)", log)
 
 
 def test_resource_limits_held(graded: tuple[Path, str]) -> None:
@@ -319,6 +435,7 @@ def test_other_grades_untouched_and_backed_up(graded: tuple[Path, str]) -> None:
 
     spec = util.spec_from_file_location("integrity", course / "integrity.py")
     integrity = util.module_from_spec(spec)
+    sys.modules["integrity"] = integrity  # its dataclasses look their module up there
     spec.loader.exec_module(integrity)  # type: ignore[union-attr]
     before = integrity.scores(course / "gradebook.db")
     key = next(k for k in before if k[0] == "honest")
@@ -327,10 +444,18 @@ def test_other_grades_untouched_and_backed_up(graded: tuple[Path, str]) -> None:
     assert not integrity.changes_outside(before, after, ASSIGNMENT, None)
 
 
-def test_hidden_tests_stay_hidden(graded: tuple[Path, str]) -> None:
-    """The feedback keeps the failure message, not the hidden test's source nor the grader's last line."""
+@pytest.mark.parametrize("student", ["honest_wrong", "h8_blank"])
+def test_hidden_tests_stay_hidden(graded: tuple[Path, str], student: str) -> None:
+    """The feedback keeps the failure message, not the hidden test's source nor the grader's last line.
+
+    h8_blank fails a visible check in a cell that also holds a hidden test: IPython's traceback shows
+    the lines around the failing one (issue 17, hole 8; nbgrader #917 and #1363)."""
     course, _ = graded
-    html = (course / "feedback" / "honest_wrong" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
-    assert "values differ beyond" in html
-    for secret in ("check_module(", "check_function(", "BEGIN HIDDEN TESTS", "cell_done"):
+    html = (course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    graded_nb = (course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text()
+    outputs = "".join(str(c.get("outputs", "")) for c in nbformat.reads(graded_nb, as_version=4).cells)
+    expected = "values differ beyond" if student == "honest_wrong" else "NotImplementedError"
+    assert expected in html and expected in outputs
+    for secret in ("check_module(", "check_function(", "BEGIN HIDDEN TESTS", "cell_done", "ITEM = "):
         assert secret not in html, secret
+        assert secret not in outputs, secret

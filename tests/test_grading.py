@@ -569,6 +569,10 @@ def test_sandbox_command_hides_the_course(tmp_path: Path) -> None:
     assert "--unshare-net" in cmd and "--clearenv" in cmd and "--as=" in text and "--nproc=" in text
     bound = {cmd[i + 1] for i, a in enumerate(cmd) if a in ("--bind", "--ro-bind")}
     assert not any(p == str(REPO) or p.startswith(str(REPO / "autograder")) or "solutions" in p for p in bound)
+    # issue 17, hole 5: only what Python, torch and the kernel read of /etc, and a passwd of two users
+    assert "/etc" not in bound and "/etc/shadow" not in bound and "/etc/ld.so.cache" in bound
+    passwd = cmd[cmd.index("/etc/passwd") - 1]
+    assert Path(passwd).read_text().count("\n") == 2 and ":65534:" in Path(passwd).read_text()
 
 
 def test_suspicious_constructs_are_found_in_student_cells_only() -> None:
@@ -578,3 +582,52 @@ def test_suspicious_constructs_are_found_in_student_cells_only() -> None:
     answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "count_parameters")
     answer.source += "\nget_ipython().input_transformers_post.append(lambda lines: [])"
     assert plugins.suspicious_constructs(nb)[0].startswith("an IPython hook")
+
+
+@pytest.mark.parametrize(("code", "kind"), [
+    ("exec(bytes.fromhex('7072696e74283129').decode())", "code built at run time"),
+    ("getattr(ip, 'input_' + 'transformers_post')", "a computed attribute of a module or the shell"),
+    ("from cnnbook import grading as g\ng.__dict__.update(check=print)", "a module's namespace written directly"),
+    ("import cnnbook.grading as g\nvars(g)['check'] = print", "a module's namespace written directly"),
+    ("import os\nos.symlink('/etc/passwd', 'lenet.ipynb')", "links or special files"),
+    ("import os\nos.mkfifo('lenet.ipynb')", "links or special files"),
+    ("import multiprocessing as mp\nmp.Process(target=print).start()", "processes, files or the network"),
+    ("from cnnbook import grading\ngrading.check = lambda *a, **k: None", "a replaced checking function"),
+    ("from cnnbook.grading import check\ncheck.__code__ = (lambda *a, **k: None).__code__",
+     "a replaced checking function"),
+])
+def test_review_flags_see_through_computed_names(code: str, kind: str) -> None:
+    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    assert any(found.startswith(kind) for found in plugins.suspicious_constructs(nb)), plugins.suspicious_constructs(nb)
+
+
+def test_honest_dynamic_layer_names_are_not_flagged() -> None:
+    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    code = ("from torch import nn\nclass Dense(nn.Module):\n    def __init__(self, n):\n        super().__init__()\n"
+            "        for i in range(n):\n            setattr(self, f'denselayer{i + 1}', nn.Conv2d(4, 4, 3))\n"
+            "    def forward(self, x):\n        for i in range(2):\n            x = getattr(self, f'denselayer{i + 1}')(x)\n"
+            "        return x")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    assert plugins.suspicious_constructs(nb) == []
+
+
+def test_cuda_grading_without_working_cuda_stops_before_any_student(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: with CNNBOOK_GRADING_DEVICE=cuda, a CUDA that does not work inside the sandbox (here: no
+    GPU at all) stops the run with the cause and the fix, instead of grading the class 0."""
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a working GPU: the preflight passes (run on the device machine)")
+    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    monkeypatch.setenv("CNNBOOK_GRADING_DEVICE", "cuda")
+    isolation = "bwrap" if shutil.which("bwrap") else "none"
+    execute = plugins.TrustedExecute(references_dir=str(REFERENCES), release_manifest="", isolation=isolation)
+    execute._assignment = "ch02_lenet"
+    with pytest.raises(RuntimeError) as info:
+        execute._check_manifests()
+    text = str(info.value)
+    assert text.startswith("grading stopped before running any student code: CUDA preflight failed")
+    assert "CNNBOOK_GRADING_DEVICE=cpu" in text
+    if isolation == "bwrap":
+        assert "inside the sandbox" in text and "no /dev/nvidia* device" in text
+    with pytest.raises(RuntimeError, match="CUDA preflight failed"):  # the next student: same stop, no rerun
+        execute._check_manifests()

@@ -154,3 +154,62 @@ def test_visible_case_runs_in_the_grading_dtype_and_compares_tensors() -> None:
         grading.check_case(lambda t: t.amax(dim=(2, 3)), (x,), torch.tensor([[2.5]]), "global_avg_pool")
     with pytest.raises(grading.GradingError, match="dtype differs: expected torch.float32, got torch.float64"):
         grading.check_case(lambda t: t.double(), (x,), x, "identity")
+
+
+def test_only_the_graded_block_and_what_it_uses_is_searched() -> None:
+    cells = [("setup", "import torch\nimport torch.nn.functional as F"),
+             ("train_cell", "def batchnorm_train(x):\n    return F.batch_norm(x, None, None, training=True)"),
+             ("helper_cell", "def _grad(y, xs):\n    return torch.autograd.grad(y, xs)"),
+             ("backward_cell", "def batchnorm_backward(dout, x):\n    return _grad(x.sum(), (x,))")]
+    rules = ["torch.autograd", "torch.nn.functional.batch_norm"]
+    found = grading.forbidden_uses(cells, rules, trusted=["setup"], roots=["batchnorm_backward"])
+    assert found == ["cell 'helper_cell', line 2: uses torch.autograd.grad, which this exercise forbids (torch.autograd)"]
+    assert grading.forbidden_uses(cells, rules, trusted=["setup"], roots=["nothing_defined"])  # whole notebook
+    assert grading.forbidden_uses(cells[:2], ["torch.autograd"], trusted=["setup"], roots=["batchnorm_train"]) == []
+
+
+# ---- the hidden tests, read with ast (issue 17, holes 3 and 8) --------------------------------------------
+def test_checks_are_found_however_the_call_is_written() -> None:
+    source = '''### BEGIN HIDDEN TESTS
+grading.check_function(
+    lambda x: global_avg_pool(x),
+    "ch04_nin_gap/global_avg_pool",
+)
+ITEM = "ch02_lenet/lenet"
+grading.check_module(LeNet, ITEM)
+from cnnbook.grading import check_value as cv
+cv(count(model), item="ch02_lenet/count")
+### END HIDDEN TESTS'''
+    checks, problems = grading.find_checks(source)
+    assert problems == []
+    assert checks == [("function", "ch04_nin_gap/global_avg_pool", ["global_avg_pool", "x"]),
+                      ("module", "ch02_lenet/lenet", ["LeNet"]), ("value", "ch02_lenet/count", ["count", "model"])]
+
+
+def test_a_check_whose_item_cannot_be_told_fails_closed() -> None:
+    checks, problems = grading.find_checks('grading.check_module(LeNet, "ch02/" + name)\nrun(grading.check_value)')
+    assert checks == [] and len(problems) == 2 and "cannot tell which reference item" in problems[0]
+    assert "not valid Python" in grading.find_checks("grading.check_module(")[1][0]
+
+
+def test_hidden_lines_are_scrubbed_from_tracebacks() -> None:
+    source = "grading.assert_shape(y, (2, 3))\n### BEGIN HIDDEN TESTS\ngrading.check_function(f, 'a/b')\n### END HIDDEN TESTS"
+    hidden = grading.hidden_lines(source)
+    assert hidden == ["### BEGIN HIDDEN TESTS", "grading.check_function(f, 'a/b')", "### END HIDDEN TESTS"]
+    tb = ("\x1b[0;32m----> 1\x1b[0m grading.assert_shape(y, (2, 3))\n      2 ### BEGIN HIDDEN TESTS\n"
+          "      3 grading.check_function(f, \x1b[0;34m'a/b'\x1b[0m)\n")
+    assert grading.scrub(tb, hidden) == "\x1b[0;32m----> 1\x1b[0m grading.assert_shape(y, (2, 3))\n"
+
+
+def test_records_never_block_on_a_fifo_or_follow_a_link(tmp_path) -> None:  # noqa: ANN001
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        grading.read_regular_file(fifo, 100)
+    os.symlink(fifo, tmp_path / "link")
+    with pytest.raises(OSError):
+        grading.read_regular_file(tmp_path / "link", 100)
+    os.mkfifo(grading.record_path(tmp_path, "a/b"))
+    assert grading.load_record("a/b", tmp_path) == (None, "not a regular file")

@@ -54,7 +54,8 @@ Modules
 ``grading.inputs`` (grader-chosen inputs and measurements),
 ``grading.records`` (the record protocol between the kernel and the judge),
 ``grading.checks`` (the checkers and the judge),
-``grading.forbidden`` (names an exercise forbids, found with ``ast``).
+``grading.forbidden`` (names an exercise forbids, found with ``ast``),
+``grading.hidden`` (the checks and lines of a hidden test, for the trusted grader).
 Every public name is re-exported here: ``from cnnbook import grading; grading.check_function``.
 """
 
@@ -63,6 +64,7 @@ from __future__ import annotations
 from .checks import cell_done, check_case, check_function, check_module, check_value, judge
 from .compare import assert_close, assert_shape, band_problems, check, check_band, compare
 from .forbidden import forbidden_uses
+from .hidden import find_checks, hidden_lines, scrub
 from .inputs import MEASURES, build_module_spec
 from .numerics import (
     GRADING_DTYPE,
@@ -125,5 +127,8 @@ __all__ = [
     "inputs_only",
     "to_plain",
     "forbidden_uses",
+    "find_checks",
+    "hidden_lines",
+    "scrub",
     "cell_done",
 ]

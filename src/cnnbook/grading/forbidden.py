@@ -76,8 +76,10 @@ class _Finder(ast.NodeVisitor):
         self.names: dict[str, str] = {}
         self.stars: list[str] = []
         self.report = True
+        self.lines: set[int] | None = None  # the lines of the current cell that belong to the block
         self.where = ""
         self.found: list[str] = []
+        self.reported: set[tuple[str, int, str]] = set()
 
     # -- resolution of an expression to a dotted name
     def resolve(self, node: ast.AST) -> str | None:
@@ -118,11 +120,17 @@ class _Finder(ast.NodeVisitor):
             hit = (_matches(name, rule) or (canonical is not None and _matches(canonical, rule))
                    or (obj is not None and rule_obj is not None and obj is rule_obj))
             if hit:
+                key = (self.where, getattr(node, "lineno", 0), rule)
+                if key in self.reported or (self.lines is not None and key[1] not in self.lines):
+                    return
+                self.reported.add(key)  # one message per rule and line (not one per prefix of the name)
                 how = f" (written `{written}`)" if written and written != name else ""
                 self.add(node, f"uses {name}{how}, which this exercise forbids ({rule})")
                 return
 
     def add(self, node: ast.AST, what: str) -> None:
+        if self.lines is not None and getattr(node, "lineno", None) not in self.lines:
+            return  # outside the block being checked
         line = f"{self.where}, line {getattr(node, 'lineno', '?')}: {what}"
         if line not in self.found:
             self.found.append(line)
@@ -215,6 +223,9 @@ class _Finder(ast.NodeVisitor):
                 except SyntaxError:
                     inner = None
                 if inner is not None:
+                    for sub in ast.walk(inner):  # the inner code's lines count as the exec call's line
+                        if hasattr(sub, "lineno"):
+                            sub.lineno = node.lineno  # type: ignore[attr-defined]
                     self.visit(inner)
             elif self.report:
                 self.add(node, f"runs computed code ({ast.unparse(node)[:80]}), which the grader cannot check")
@@ -222,33 +233,80 @@ class _Finder(ast.NodeVisitor):
 
 
 def forbidden_uses(sources: Mapping[str, str] | Iterable[tuple[str, str]], forbidden: Sequence[str],
-                   trusted: Iterable[str] = ()) -> list[str]:
+                   trusted: Iterable[str] = (), roots: Iterable[str] | None = None) -> list[str]:
     """Every use of a ``forbidden`` dotted name in ``sources``, as messages naming the cell and line.
 
     ``sources``: the notebook's code cells in order, as (cell name, source) pairs or a dict. Cells
     named in ``trusted`` (the instructor's, unchanged) are read for their imports but never reported.
-    A cell that is not valid Python is reported (it cannot be checked). Empty when nothing is found.
+    ``roots``: the names a check was given (the function or class it grades); only their definitions
+    in the student's cells, and the definitions of the student's names these use, in turn, are
+    searched (the graded *block*). None, or roots defined nowhere, searches every student cell.
+    A cell that is not valid Python or that hides code in an IPython magic is reported (it cannot be
+    checked). Empty when nothing is found.
     """
     rules = [str(rule).strip() for rule in forbidden if str(rule).strip()]
     if not rules:
         return []
-    finder = _Finder(rules)
     trusted = set(trusted)
-    pairs = sources.items() if isinstance(sources, Mapping) else sources
-    for name, source in pairs:
-        finder.where, finder.report = f"cell {name!r}", name not in trusted
+    finder = _Finder(rules)
+    parsed: list[tuple[str, ast.Module | None, list[str], str]] = []
+    for name, source in (sources.items() if isinstance(sources, Mapping) else sources):
         code, hidden = _without_magics(source)
-        if finder.report:
-            finder.found += [f"cell {name!r}, {line}" for line in hidden]
         try:
-            tree = ast.parse(code)
+            parsed.append((name, ast.parse(code), hidden, ""))
         except SyntaxError as exc:
-            if finder.report:
-                finder.found.append(f"cell {name!r}: not valid Python (line {exc.lineno}), so the grader "
-                                    "cannot check it for forbidden names")
-            continue
-        finder.visit(tree)
+            parsed.append((name, None, hidden, f"not valid Python (line {exc.lineno})"))
+    block = _block_lines([(n, tree) for n, tree, _, _ in parsed if n not in trusted], roots)
+    for name, tree, hidden, error in parsed:
+        report = name not in trusted and (block is None or name in block)
+        finder.where, finder.report = f"cell {name!r}", report
+        finder.lines = None if block is None else block.get(name, set())
+        if report:
+            finder.found += [f"cell {name!r}, {line}" for line in hidden]
+            if error:
+                finder.found.append(f"cell {name!r}: {error}, so the grader cannot check it for forbidden names")
+        if tree is not None:
+            finder.visit(tree)
     return finder.found
+
+
+def _definitions(cells: list[tuple[str, ast.Module | None]]) -> dict[str, list[tuple[str, ast.AST]]]:
+    """Top-level names the student's cells define (functions, classes, assignments), with their nodes."""
+    defs: dict[str, list[tuple[str, ast.AST]]] = {}
+    for cell, tree in cells:
+        for node in tree.body if tree is not None else []:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defs.setdefault(node.name, []).append((cell, node))
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for sub in ast.walk(target):
+                        if isinstance(sub, ast.Name):
+                            defs.setdefault(sub.id, []).append((cell, node))
+    return defs
+
+
+def _block_lines(cells: list[tuple[str, ast.Module | None]], roots: Iterable[str] | None) -> dict[str, set[int]] | None:
+    """The lines of each student cell that define ``roots`` and what they use, transitively."""
+    if roots is None:
+        return None
+    defs = _definitions(cells)
+    todo = [r for r in roots if r in defs]
+    if not todo:
+        return None  # fail closed: the whole notebook
+    seen: set[str] = set()
+    lines: dict[str, set[int]] = {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for cell, node in defs[name]:
+            end = getattr(node, "end_lineno", node.lineno)  # type: ignore[attr-defined]
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])  # type: ignore[attr-defined]
+            lines.setdefault(cell, set()).update(range(start, end + 1))
+            todo += [sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and sub.id in defs]
+    return lines
 
 
 _CODE_MAGICS = ("%time ", "%timeit ", "%prun ", "%%time", "%%timeit", "%%capture", "%%prun")
