@@ -54,19 +54,23 @@ def write_release_manifest(repo: Path = HERE.parent, manifest: Path = RELEASE_MA
     return manifest
 
 
-def changes_outside(before: Scores, after: Scores, assignment: str | None, student: str | None,
-                    explained: set[tuple[str, str]] = frozenset()) -> list[str]:
-    """Scores that differ between the snapshots, lie outside the batch (assignment, student; None = all)
-    and are not ``explained`` by a (assignment, student) that some run was grading meanwhile."""
-    lines = []
-    for key in sorted(set(before) | set(after), key=str):
-        if before.get(key) == after.get(key):
-            continue
-        sid, aid = key[0], key[1]
-        inside = (assignment is None or aid == assignment) and (student is None or sid == student)
-        if not inside and (aid, sid) not in explained:
-            lines.append(f"{'/'.join(map(str, key))}: {before.get(key)} -> {after.get(key)}")
-    return lines
+def _differences(before: Scores, after: Scores) -> list[tuple[str, ...]]:
+    return [key for key in sorted(set(before) | set(after), key=str) if before.get(key) != after.get(key)]
+
+
+def _describe(key: tuple[str, ...], before: Scores, after: Scores) -> str:
+    return f"{'/'.join(map(str, key))}: {before.get(key)} -> {after.get(key)}"
+
+
+def changes_outside(before: Scores, after: Scores, assignment: str | None, student: str | None) -> list[str]:
+    """Scores that differ between the snapshots and lie outside the batch (assignment, student; None = all)."""
+    return [_describe(key, before, after) for key in _differences(before, after)
+            if not ((assignment is None or key[1] == assignment) and (student is None or key[0] == student))]
+
+
+def unexplained_changes(before: Scores, after: Scores, explained: set[tuple[str, str]]) -> list[str]:
+    """Scores that differ between the snapshots although no run was grading their (assignment, student)."""
+    return [_describe(key, before, after) for key in _differences(before, after) if (key[1], key[0]) not in explained]
 
 
 # ---- the journal of what is being graded ---------------------------------------------------------------
@@ -208,7 +212,7 @@ def check(run: Run) -> list[str] | None:
         run.problem = f"cannot read the gradebook after grading: {exc}"
         return None
     explained = run.graded | graded_during(run.course, run.started)
-    return changes_outside(run.before, after, None, None, explained)
+    return unexplained_changes(run.before, after, explained)
 
 
 def report(run: Run, final: bool) -> None:
