@@ -1,4 +1,8 @@
-"""Reference items of the ch12_augmentation assignment (see ``autograder/make_references.py``)."""
+"""Reference items of the ch12_augmentation assignment (see ``autograder/make_references.py``).
+
+The batched crop-and-flip is referenced by torchvision's functional transforms, one image at a time; Cutout by
+its definition (a square of zeros, clipped to the image), one image at a time; the experiment by a band.
+"""
 
 from __future__ import annotations
 
@@ -7,69 +11,57 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._common import case, rand, registry
+from ._common import case, f32, rand, registry
 
 ITEMS, item = registry("ch12_augmentation")
 
-
-def _image(*shape: int) -> Tensor:
-    return rand(*shape)
+_FORBIDDEN = ["torchvision"]
 
 
-@item("ch12_augmentation/hflip")
-def _() -> dict[str, Any]:
-    from torchvision.transforms.v2 import functional as TF
-
-    cases = [case(f"input {shape}", args=[x], expected=TF.hflip(x))
-             for shape in [(3, 5, 7), (1, 4, 4), (2, 3, 6, 5)] for x in [_image(*shape)]]
-    return {"title": "hflip", "cases": cases}
-
-
-@item("ch12_augmentation/hflip_where")
+@item("ch12_augmentation/crop_flip")
 def _() -> dict[str, Any]:
     from torchvision.transforms.v2 import functional as TF
 
     cases = []
-    for n in (4, 5, 1):
-        x = _image(n, 3, 6, 6)
-        flip = torch.rand(n) < 0.5
-        flip[0] = True
-        expected = torch.stack([TF.hflip(img) if f else img for img, f in zip(x, flip)])
-        cases.append(case(f"batch of {n}, flip={flip.tolist()}", args=[x, flip], expected=expected))
-    return {"title": "hflip_where", "cases": cases}
+    for n, c, h, w, pad in [(5, 3, 8, 8, 2), (3, 1, 28, 28, 3), (4, 2, 7, 9, 4), (2, 3, 5, 5, 0), (6, 1, 6, 4, 1)]:
+        images = rand(n, c, h, w)
+        flips = torch.rand(n) < 0.5
+        flips[0], flips[-1] = True, False
+        tops, lefts = torch.randint(0, 2 * pad + 1, (n,)), torch.randint(0, 2 * pad + 1, (n,))
+        expected = torch.stack([TF.crop(TF.pad(TF.hflip(img) if f else img, [pad]), int(t), int(l), h, w)
+                                for img, f, t, l in zip(images, flips, tops, lefts)])
+        cases.append(case(f"{n} images {c}x{h}x{w}, padding {pad}", args=[images, pad, flips, tops, lefts],
+                          expected=expected))
+    return {"title": "crop_flip", "cases": cases, "forbidden": _FORBIDDEN}
 
 
-@item("ch12_augmentation/pad_and_crop")
+def _cutout_one(img: Tensor, size: int, row: int, col: int) -> Tensor:
+    out = img.clone()
+    top, left = row - size // 2, col - size // 2
+    out[:, max(top, 0):max(top + size, 0), max(left, 0):max(left + size, 0)] = 0.0
+    return out
+
+
+@item("ch12_augmentation/cutout")
 def _() -> dict[str, Any]:
-    from torchvision.transforms.v2 import functional as TF
-
     cases = []
-    for shape, pad, top, left, size in [((3, 32, 32), 4, 0, 8, 32), ((3, 32, 32), 4, 7, 2, 32),
-                                        ((1, 10, 12), 2, 3, 1, 8), ((2, 3, 8, 8), 1, 2, 0, 8)]:
-        x = _image(*shape)
-        expected = TF.crop(TF.pad(x, [pad]), top, left, size, size)
-        cases.append(case(f"input {shape}, padding={pad}, top={top}, left={left}, size={size}",
-                          args=[x, pad, top, left, size], expected=expected))
-    return {"title": "pad_and_crop", "cases": cases}
+    for n, c, h, w, size in [(4, 3, 8, 8, 3), (3, 1, 10, 7, 4), (5, 2, 6, 6, 1), (2, 3, 5, 9, 6)]:
+        images = f32(rand(n, c, h, w) + 0.1)  # no zeros of its own
+        rows, cols = torch.randint(0, h, (n,)), torch.randint(0, w, (n,))
+        rows[0], cols[0] = 0, w - 1  # a hole that sticks out of a corner
+        expected = torch.stack([_cutout_one(img, size, int(r), int(col)) for img, r, col in zip(images, rows, cols)])
+        cases.append(case(f"{n} images {c}x{h}x{w}, size {size}", args=[images, size, rows, cols], expected=expected))
+    return {"title": "cutout", "cases": cases, "forbidden": _FORBIDDEN}
 
 
-@item("ch12_augmentation/adjust_brightness")
+# gap_reduction = (train - test accuracy without augmentation) - (the same with flips and crops), 256 real
+# Fashion-MNIST training images, 1,000 test images, 15 epochs of Adam (the notebook's train_and_evaluate).
+# Measured with the reference solution while writing the exercise: see _GAP_MEASURED; the band's lower end
+# sits well below it and above 0, so an augmentation that does nothing (gap_reduction ~ 0) fails.
+_GAP_BAND = [0.05, 1.0]
+
+
+@item("ch12_augmentation/gap_experiment")
 def _() -> dict[str, Any]:
-    from torchvision.transforms.v2 import functional as TF
-
-    cases = []
-    for shape, factor in [((3, 6, 6), 0.5), ((3, 6, 6), 1.7), ((2, 3, 4, 5), 1.2), ((3, 5, 5), 0.0)]:
-        x = _image(*shape)
-        cases.append(case(f"input {shape}, factor={factor}", args=[x, factor], expected=TF.adjust_brightness(x, factor)))
-    return {"title": "adjust_brightness", "cases": cases}
-
-
-@item("ch12_augmentation/adjust_contrast")
-def _() -> dict[str, Any]:
-    from torchvision.transforms.v2 import functional as TF
-
-    cases = []
-    for shape, factor in [((3, 6, 6), 0.5), ((3, 6, 6), 1.8), ((2, 3, 4, 5), 0.3), ((3, 7, 5), 2.5)]:
-        x = _image(*shape)
-        cases.append(case(f"input {shape}, factor={factor}", args=[x, factor], expected=TF.adjust_contrast(x, factor)))
-    return {"title": "adjust_contrast", "cases": cases}
+    return {"title": "gap_reduction (the experiment)", "band": _GAP_BAND, "forbidden": _FORBIDDEN,
+            "cases": [case("gap reduction with flips and crops, 256 training images")]}
