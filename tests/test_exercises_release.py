@@ -69,7 +69,7 @@ def test_release_is_generated_from_the_source(regenerated: Path, assignment: str
         new, old = _normalised(regenerated / rel), _normalised(REPO / "exercises" / rel)
         if new == old:
             continue
-        changed = [c.get("id", i) for i, (a, b) in enumerate(zip(new["cells"], old["cells"])) if a != b]
+        changed = [a.get("id", i) for i, (a, b) in enumerate(zip(new["cells"], old["cells"])) if a != b]
         pytest.fail(f"{rel} differs from the regenerated release (cells {changed}, or the cell count / metadata); "
                     f"regenerate it: cd autograder && nbgrader generate_assignment {assignment} --force")
 
