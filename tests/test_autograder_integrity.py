@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -143,7 +144,8 @@ attempt("read_solution", lambda: open("{root}/solutions/ch02_lenet/lenet.ipynb")
 attempt("list_submitted", lambda: os.listdir("{course}/submitted"))
 attempt("write_gradebook", lambda: sqlite3.connect("{course}/gradebook.db").execute("UPDATE grade SET auto_score = 99").connection.commit())
 attempt("write_other_student", lambda: open("{course}/autograded/honest/{assignment}/pwned.txt", "w").write("x"))
-attempt("network", lambda: socket.create_connection(("1.1.1.1", 53), timeout=3))
+# a listener the test holds on the host's loopback: a kernel sharing the host's network would reach it
+attempt("network", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=3))
 attempt("read_etc_hostname", lambda: open("/etc/hostname").read())
 attempt("read_etc_shadow", lambda: open("/etc/shadow").read())
 print("ATTEMPTS", repr(attempts))
@@ -237,7 +239,8 @@ SUBMISSIONS: dict[str, tuple[Callable[[Path, Path], nbformat.NotebookNode], dict
         scores(test_count_parameters=0), False),
     "a4_shadow": (lambda r, c: notebook(r), SHADOW_FILES, WRONG, False),
     "a5_outside": (lambda r, c: notebook(r, {"lenet_module": append(OUTSIDE.format(
-        refs=c / "references", root=r, course=c, assignment=ASSIGNMENT))}), {}, WRONG, True),
+        refs=c / "references", root=r, course=c, assignment=ASSIGNMENT, port=HOST_LISTENER.getsockname()[1]))}),
+                   {}, WRONG, True),
     "a6_resources": (lambda r, c: notebook(r, {"count_parameters": prepend(RESOURCES)}, wrong=False), {}, AUTO, True),
     # hole 1 (notebook replaced by a link to a course file) and hole 2 (FIFO at the LeNet record): the
     # record is not a regular file, so test_lenet_values scores 0; the link never reaches the writer
@@ -248,6 +251,14 @@ SUBMISSIONS: dict[str, tuple[Callable[[Path, Path], nbformat.NotebookNode], dict
     "h8_blank": (lambda r, c: notebook(r, {"count_parameters": lambda s: STUB}, wrong=False), MANY_FILES,
                  scores(test_count_parameters=0), False),
 }
+
+
+# Network isolation is tested against this machine only: a socket listening on the host's loopback, which a
+# kernel in its own network namespace cannot reach (its 127.0.0.1 is another interface) and a kernel sharing the
+# host's network would. No test sends traffic anywhere else.
+HOST_LISTENER = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+HOST_LISTENER.bind(("127.0.0.1", 0))
+HOST_LISTENER.listen(8)
 
 
 @pytest.fixture(scope="module")
