@@ -86,3 +86,14 @@ def test_block_graph_shows_branches_and_merges() -> None:
     assert add.label == "+" and "x" in add.inputs  # the identity shortcut
     fig = draw_block(resnet.layer2[0], (64, 56, 56))
     plt.close(fig)
+
+
+def test_describe_rows_reads_every_row_after_the_input() -> None:
+    from cnnbook.diagrams import describe_rows, layer_rows
+
+    rows = layer_rows("vgg16", (3, 224, 224))
+    text = describe_rows(rows)
+    parts = text.split("; ")
+    assert len(parts) == len(rows) - 1  # one phrase per row, the input row left out
+    assert parts[-1].endswith("giving " + "×".join(map(str, rows[-1].shape)))
+    assert any(f" ×{row.repeat} giving" in text for row in rows if row.repeat > 1)

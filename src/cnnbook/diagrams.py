@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Style", "NOTATION", "Row", "Node", "layer_rows", "draw_model", "draw_notation_legend", "block_graph",
-           "draw_block"]
+__all__ = ["Style", "NOTATION", "Row", "Node", "layer_rows", "describe_rows", "draw_model", "draw_notation_legend",
+           "block_graph", "draw_block"]
 
 
 # ---- the notation ------------------------------------------------------------------------------------
@@ -282,6 +282,12 @@ def layer_rows(model: nn.Module | str, input_size: tuple[int, int, int] | None =
         else:
             rows.append(Row(kind, label, out_shape, name=path, tags=tags, widths=widths))
     return _collapse(rows) if collapse else rows
+
+
+def describe_rows(rows: list[Row]) -> str:
+    """The rows after the input in words, for a diagram's alt text: "conv ×2 giving 64×224×224; pool giving ..."."""
+    return "; ".join(f"{row.label}{f' ×{row.repeat}' if row.repeat > 1 else ''} giving {'×'.join(map(str, row.shape))}"
+                     for row in rows[1:])
 
 
 def _resolve(model: nn.Module | str, input_size: tuple[int, int, int] | None) -> tuple[nn.Module, tuple[int, int, int]]:
