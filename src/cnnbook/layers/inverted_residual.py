@@ -28,16 +28,13 @@ from .stochastic_depth import StochasticDepth
 
 __all__ = ["InvertedResidual", "MBConv"]
 
-Factory = Callable[..., nn.Module]
-
-
 def _expand_depthwise(
     in_channels: int,
     hidden: int,
     kernel_size: int,
     stride: int,
-    norm_layer: Factory | None,
-    act_layer: Factory,
+    norm_layer: Callable[..., nn.Module] | None,
+    act_layer: Callable[..., nn.Module],
     se_layer: Callable[[int], nn.Module] | None,
 ) -> list[nn.Module]:
     """Steps 1-3, shared by both layouts: expansion (absent when hidden == in), depthwise, SE hook."""
@@ -79,8 +76,8 @@ class InvertedResidual(nn.Module):
         stride: int,
         expand_ratio: float,
         kernel_size: int = 3,
-        norm_layer: Factory | None = None,
-        act_layer: Factory = nn.ReLU6,
+        norm_layer: Callable[..., nn.Module] | None = None,
+        act_layer: Callable[..., nn.Module] = nn.ReLU6,
         se_layer: Callable[[int], nn.Module] | None = None,
     ) -> None:
         super().__init__()
@@ -129,9 +126,9 @@ class MBConv(nn.Module):
         out_channels: int,
         kernel_size: int = 3,
         stride: int = 1,
-        act_layer: Factory = nn.ReLU,
+        act_layer: Callable[..., nn.Module] = nn.ReLU,
         se_layer: Callable[[int], nn.Module] | None = None,
-        norm_layer: Factory | None = None,
+        norm_layer: Callable[..., nn.Module] | None = None,
         stochastic_depth_prob: float = 0.0,
     ) -> None:
         super().__init__()
