@@ -213,3 +213,22 @@ def test_records_never_block_on_a_fifo_or_follow_a_link(tmp_path) -> None:  # no
         grading.read_regular_file(tmp_path / "link", 100)
     os.mkfifo(grading.record_path(tmp_path, "a/b"))
     assert grading.load_record("a/b", tmp_path) == (None, "not a regular file")
+
+
+def test_a_harness_root_is_followed_into_the_student_cells_it_calls() -> None:
+    """ch06: the check names the instructor's harness (run_train_steps), which calls the student's train_step;
+    a forbidden import in another block (the Inception module) must not cost the training step its points."""
+    cells = [("setup", "import torch"),
+             ("inception_module", "from cnnbook.layers import InceptionModule\nclass Inception(InceptionModule):\n    pass"),
+             ("loss_cell", "def googlenet_loss(outputs, labels):\n    return outputs[0].sum()"),
+             ("train_step", "def train_step(model, images):\n    return googlenet_loss(model(images), None)"),
+             ("harness", "class Tiny(torch.nn.Module):\n    pass\n\ndef run_train_steps(images):\n"
+                         "    return train_step(Tiny(), images)")]
+    rules = ["cnnbook.layers"]
+    trusted = ["setup", "harness"]
+    assert grading.forbidden_uses(cells, rules, trusted=trusted, roots=["run_train_steps"]) == []
+    found = grading.forbidden_uses(cells, rules, trusted=trusted, roots=["Inception"])
+    assert found and all("cell 'inception_module'" in line for line in found)
+    # a harness that does reach the forbidden block is caught through it
+    cells[4] = ("harness", "def run_train_steps(images):\n    return train_step(Inception(), images)")
+    assert grading.forbidden_uses(cells, rules, trusted=trusted, roots=["run_train_steps"])

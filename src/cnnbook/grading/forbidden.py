@@ -256,7 +256,8 @@ def forbidden_uses(sources: Mapping[str, str] | Iterable[tuple[str, str]], forbi
             parsed.append((name, ast.parse(code), hidden, ""))
         except SyntaxError as exc:
             parsed.append((name, None, hidden, f"not valid Python (line {exc.lineno})"))
-    block = _block_lines([(n, tree) for n, tree, _, _ in parsed if n not in trusted], roots)
+    block = _block_lines([(n, tree) for n, tree, _, _ in parsed if n not in trusted], roots,
+                         [(n, tree) for n, tree, _, _ in parsed if n in trusted])
     for name, tree, hidden, error in parsed:
         report = name not in trusted and (block is None or name in block)
         finder.where, finder.report = f"cell {name!r}", report
@@ -286,14 +287,18 @@ def _definitions(cells: list[tuple[str, ast.Module | None]]) -> dict[str, list[t
     return defs
 
 
-def _block_lines(cells: list[tuple[str, ast.Module | None]], roots: Iterable[str] | None) -> dict[str, set[int]] | None:
-    """The lines of each student cell that define ``roots`` and what they use, transitively."""
+def _block_lines(cells: list[tuple[str, ast.Module | None]], roots: Iterable[str] | None,
+                 trusted_cells: list[tuple[str, ast.Module | None]] = ()) -> dict[str, set[int]] | None:
+    """The lines of each student cell that define ``roots`` and what they use, transitively.
+
+    A root may be the instructor's (a test harness in a locked cell, such as a training loop that calls
+    the student's ``train_step``): its definition is followed to the student's names it uses, but its own
+    lines are never part of the block.
+    """
     if roots is None:
         return None
-    defs = _definitions(cells)
-    todo = [r for r in roots if r in defs]
-    if not todo:
-        return None  # fail closed: the whole notebook
+    defs, harness = _definitions(cells), _definitions(list(trusted_cells))
+    todo = [r for r in roots if r in defs or r in harness]
     seen: set[str] = set()
     lines: dict[str, set[int]] = {}
     while todo:
@@ -301,11 +306,14 @@ def _block_lines(cells: list[tuple[str, ast.Module | None]], roots: Iterable[str
         if name in seen:
             continue
         seen.add(name)
-        for cell, node in defs[name]:
+        for cell, node in defs.get(name, []):
             end = getattr(node, "end_lineno", node.lineno)  # type: ignore[attr-defined]
             start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])  # type: ignore[attr-defined]
             lines.setdefault(cell, set()).update(range(start, end + 1))
-            todo += [sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and sub.id in defs]
+        for _, node in defs.get(name, []) + harness.get(name, []):
+            todo += [sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and (sub.id in defs or sub.id in harness)]
+    if not lines:
+        return None  # fail closed: no student definition reached, so the whole notebook is searched
     return lines
 
 
