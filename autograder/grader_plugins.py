@@ -553,15 +553,17 @@ class TrustedExecute(GuardedExecute):
                 if gid is not None and sources.get(gid) == original:
                     trusted.append(label)
         hidden: list[str] = []
-        for cell in nb.cells:
-            if not (cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)):
-                continue
+        test_cells = [c for c in nb.cells if c.cell_type == "code" and utils.is_grade(c) and not utils.is_solution(c)]
+        checks_of = {c.metadata.nbgrader["grade_id"]: find_checks(sources.get(c.metadata.nbgrader["grade_id"], ""))
+                     for c in test_cells}
+        for cell in test_cells:
             gid = cell.metadata.nbgrader["grade_id"]
             token, original = tokens.get(gid, ("", cell.source))
             cell.source = original  # the feedback shows the cell without the grader's line
             hidden += hidden_lines(sources.get(gid, ""))
             failed_in_kernel = any(out.output_type == "error" for out in cell.outputs)
-            checks, unresolved = find_checks(sources.get(gid, ""))
+            checks, unresolved = checks_of[gid]
+            elsewhere = {r for other, (found, _) in checks_of.items() if other != gid for _, _, rs in found for r in rs}
             messages = [f"the grader could not judge this test cell, so it scores 0: {p}" for p in unresolved]
             for kind, item, roots in checks:
                 ref = load_reference(item, Path(self.references_dir))
@@ -569,7 +571,7 @@ class TrustedExecute(GuardedExecute):
                 message = judge(item, kind, cases, ref, device_type, why or "missing")
                 if message:
                     messages.append(message)
-                uses = forbidden_uses(cells, ref.get("forbidden", []), trusted, roots)
+                uses = forbidden_uses(cells, ref.get("forbidden", []), trusted, roots, elsewhere)
                 if uses:
                     messages.append(f"{ref.get('title', item)} scores 0: your code uses what this exercise "
                                     "forbids:\n" + "\n".join(uses))

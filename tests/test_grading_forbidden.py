@@ -232,3 +232,22 @@ def test_a_harness_root_is_followed_into_the_student_cells_it_calls() -> None:
     # a harness that does reach the forbidden block is caught through it
     cells[4] = ("harness", "def run_train_steps(images):\n    return train_step(Inception(), images)")
     assert grading.forbidden_uses(cells, rules, trusted=trusted, roots=["run_train_steps"])
+
+
+def test_a_block_graded_by_its_own_check_is_charged_once() -> None:
+    """ch12: the experiment calls the student's crop_flip, which its own check judges. A forbidden import in
+    crop_flip costs crop_flip its points, not the experiment's too; the experiment's own uses still count."""
+    cells = [("setup", "import torch"),
+             ("crop_flip", "from torchvision.transforms.v2 import functional as TF\n"
+                           "def crop_flip(images):\n    return TF.hflip(images)"),
+             ("experiment", "def augment(images):\n    return crop_flip(images)\n\ngap_reduction = augment(1)")]
+    rules = ["torchvision"]
+    assert grading.forbidden_uses(cells, rules, trusted=["setup"], roots=["crop_flip"])
+    assert grading.forbidden_uses(cells, rules, trusted=["setup"], roots=["gap_reduction"])  # without the stop
+    assert grading.forbidden_uses(cells, rules, trusted=["setup"], roots=["gap_reduction"],
+                                  graded_elsewhere=["crop_flip"]) == []
+    cells[2] = ("experiment", "import torchvision\ndef augment(images):\n    return torchvision.transforms.v2."
+                              "functional.vflip(crop_flip(images))\n\ngap_reduction = augment(1)")
+    found = grading.forbidden_uses(cells, rules, trusted=["setup"], roots=["gap_reduction"],
+                                   graded_elsewhere=["crop_flip"])
+    assert found and all("cell 'experiment'" in line for line in found)

@@ -233,7 +233,8 @@ class _Finder(ast.NodeVisitor):
 
 
 def forbidden_uses(sources: Mapping[str, str] | Iterable[tuple[str, str]], forbidden: Sequence[str],
-                   trusted: Iterable[str] = (), roots: Iterable[str] | None = None) -> list[str]:
+                   trusted: Iterable[str] = (), roots: Iterable[str] | None = None,
+                   graded_elsewhere: Iterable[str] = ()) -> list[str]:
     """Every use of a ``forbidden`` dotted name in ``sources``, as messages naming the cell and line.
 
     ``sources``: the notebook's code cells in order, as (cell name, source) pairs or a dict. Cells
@@ -241,6 +242,9 @@ def forbidden_uses(sources: Mapping[str, str] | Iterable[tuple[str, str]], forbi
     ``roots``: the names a check was given (the function or class it grades); only their definitions
     in the student's cells, and the definitions of the student's names these use, in turn, are
     searched (the graded *block*). None, or roots defined nowhere, searches every student cell.
+    ``graded_elsewhere``: names other checks of the notebook grade (their own roots); the search does
+    not follow into them, so a forbidden use is charged to the block that has it, once (ch12's
+    experiment calls the student's ``crop_flip``, which its own check judges).
     A cell that is not valid Python or that hides code in an IPython magic is reported (it cannot be
     checked). Empty when nothing is found.
     """
@@ -256,8 +260,10 @@ def forbidden_uses(sources: Mapping[str, str] | Iterable[tuple[str, str]], forbi
             parsed.append((name, ast.parse(code), hidden, ""))
         except SyntaxError as exc:
             parsed.append((name, None, hidden, f"not valid Python (line {exc.lineno})"))
+    roots = None if roots is None else list(roots)
+    stops = set(graded_elsewhere) - set(roots or ())
     block = _block_lines([(n, tree) for n, tree, _, _ in parsed if n not in trusted], roots,
-                         [(n, tree) for n, tree, _, _ in parsed if n in trusted])
+                         [(n, tree) for n, tree, _, _ in parsed if n in trusted], stops)
     for name, tree, hidden, error in parsed:
         report = name not in trusted and (block is None or name in block)
         finder.where, finder.report = f"cell {name!r}", report
@@ -288,12 +294,13 @@ def _definitions(cells: list[tuple[str, ast.Module | None]]) -> dict[str, list[t
 
 
 def _block_lines(cells: list[tuple[str, ast.Module | None]], roots: Iterable[str] | None,
-                 trusted_cells: list[tuple[str, ast.Module | None]] = ()) -> dict[str, set[int]] | None:
+                 trusted_cells: list[tuple[str, ast.Module | None]] = (),
+                 stops: set[str] = frozenset()) -> dict[str, set[int]] | None:
     """The lines of each student cell that define ``roots`` and what they use, transitively.
 
     A root may be the instructor's (a test harness in a locked cell, such as a training loop that calls
     the student's ``train_step``): its definition is followed to the student's names it uses, but its own
-    lines are never part of the block.
+    lines are never part of the block. Names in ``stops`` (graded by another check) are not followed.
     """
     if roots is None:
         return None
@@ -303,7 +310,7 @@ def _block_lines(cells: list[tuple[str, ast.Module | None]], roots: Iterable[str
     lines: dict[str, set[int]] = {}
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or name in stops:
             continue
         seen.add(name)
         for cell, node in defs.get(name, []):
