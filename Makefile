@@ -24,15 +24,17 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # -W turns every Sphinx warning into an error, -n reports broken cross-references,
-# --keep-going lists all of them before failing.
+# --keep-going lists all of them before failing. scripts/execute_book.py first runs the chapters that are
+# not in the execution cache on every core (each chapter trains on one thread), so the build finds them cached.
 # The execution cache keys on the notebooks' text, not on CNNBOOK_MODE, so each mode builds into its own
 # folder with its own cache: budget (the default) into _build/html, full into _build/full/_build/html.
 BOOK_OUT := $(if $(filter full,$(CNNBOOK_MODE)),_build/full,.)
 book: $(STAMP) data
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/execute_book.py --cache $(BOOK_OUT)/_build/.jupyter_cache
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . --all -W -n --keep-going --path-output $(BOOK_OUT)
 
 test: $(STAMP) data browser axe sandbox postgres
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n auto --dist loadgroup
 
 # The widget tests drive Debian's Chromium headless with Playwright (Playwright's own browser
 # download does not work offline). Installed once, as root or through sudo.

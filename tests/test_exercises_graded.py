@@ -88,7 +88,8 @@ def test_case_file_names_real_cells_and_points(assignment: str) -> None:
     load_case(assignment)
 
 
-@pytest.fixture(scope="module", params=ASSIGNMENTS)
+@pytest.fixture(scope="module",  # one xdist group per assignment: the assignments spread over the workers
+                params=[pytest.param(a, marks=pytest.mark.xdist_group(a)) for a in ASSIGNMENTS])
 def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Graded:
     assignment = request.param
     case = load_case(assignment)
