@@ -19,7 +19,7 @@ def _pyproject_requirements() -> dict[str, str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(meta["dependencies"])
     # Binder needs what the book, the exercises and nbgrader need; the test-only tools stay out.
-    reqs += [r for r in meta["optional-dependencies"]["dev"] if _name(r) not in {"pytest", "pytest-timeout", "playwright", "pyyaml"}]
+    reqs += [r for r in meta["optional-dependencies"]["dev"] if _name(r) not in {"pytest", "pytest-timeout", "pytest-xdist", "playwright", "pyyaml"}]
     return {_name(r): r.replace(" ", "") for r in reqs}
 
 
