@@ -251,3 +251,21 @@ def test_a_block_graded_by_its_own_check_is_charged_once() -> None:
     found = grading.forbidden_uses(cells, rules, trusted=["setup"], roots=["gap_reduction"],
                                    graded_elsewhere=["crop_flip"])
     assert found and all("cell 'experiment'" in line for line in found)
+
+
+def test_a_harness_statement_depends_on_the_statements_above_it_in_its_cell() -> None:
+    """ch02: the test cell trains the model in place with the student's train, then measures it; the measured
+    value names only the model, yet the student's train is part of the graded block (and the settings cell)."""
+    cells = [("setup", "import torch"),
+             ("conv_output_size", "from cnnbook.calc import shapes\ndef conv_output_size(n):\n    return shapes.f(n)"),
+             ("lenet", "class LeNet:\n    size = conv_output_size(28)"),
+             ("train", "import torchvision\ndef train(model):\n    return torchvision.ops.x(model)"),
+             ("test_experiment", "model = LeNet()\nlosses = train(model)\naccuracy = measure(model)")]
+    rules = ["torchvision", "cnnbook.calc"]
+    trusted = ["setup", "test_experiment"]
+    found = grading.forbidden_uses(cells, rules, trusted=trusted, roots=["accuracy"], graded_elsewhere=["LeNet"])
+    assert found and all("cell 'train'" in line for line in found)
+    # a check whose only student code is graded elsewhere searches nothing (rather than the whole notebook)
+    cells[3] = ("train", "def train(model):\n    return model")
+    assert grading.forbidden_uses(cells, rules, trusted=trusted, roots=["accuracy"], graded_elsewhere=["LeNet"]) == []
+    assert grading.forbidden_uses(cells, rules, trusted=trusted, roots=["accuracy"])  # LeNet followed without the stop

@@ -300,26 +300,40 @@ def _block_lines(cells: list[tuple[str, ast.Module | None]], roots: Iterable[str
 
     A root may be the instructor's (a test harness in a locked cell, such as a training loop that calls
     the student's ``train_step``): its definition is followed to the student's names it uses, but its own
-    lines are never part of the block. Names in ``stops`` (graded by another check) are not followed.
+    lines are never part of the block. A harness statement also depends on the statements above it in its
+    cell, which ran first and may have changed what it reads in place (``train(model, ...)`` and then
+    ``accuracy = evaluate(model)``). Names in ``stops`` (graded by another check) are not followed.
     """
     if roots is None:
         return None
     defs, harness = _definitions(cells), _definitions(list(trusted_cells))
+    before = {id(node): tree.body[:i] for _, tree in trusted_cells if tree is not None
+              for i, node in enumerate(tree.body)}
     todo = [r for r in roots if r in defs or r in harness]
     seen: set[str] = set()
+    stopped = False
     lines: dict[str, set[int]] = {}
+
+    def used(node: ast.AST) -> list[str]:
+        return [sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and (sub.id in defs or sub.id in harness)]
+
     while todo:
         name = todo.pop()
-        if name in seen or name in stops:
+        if name in seen:
             continue
         seen.add(name)
+        if name in stops:
+            stopped = True
+            continue
         for cell, node in defs.get(name, []):
             end = getattr(node, "end_lineno", node.lineno)  # type: ignore[attr-defined]
             start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])  # type: ignore[attr-defined]
             lines.setdefault(cell, set()).update(range(start, end + 1))
-        for _, node in defs.get(name, []) + harness.get(name, []):
-            todo += [sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and (sub.id in defs or sub.id in harness)]
-    if not lines:
+            todo += used(node)
+        for _, node in harness.get(name, []):
+            for earlier in [*before.get(id(node), []), node]:
+                todo += used(earlier)
+    if not lines and not stopped:
         return None  # fail closed: no student definition reached, so the whole notebook is searched
     return lines
 
