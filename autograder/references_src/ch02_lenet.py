@@ -57,8 +57,18 @@ def _() -> dict[str, Any]:
     ours.load_state_dict(state(package, _LENET_NAMES))
     x = torch.randn(2, 1, 32, 32)
     assert torch.allclose(ours(x), package(x))
+    return {"title": "LeNet", "cases": _lenet_cases(((10, 28, 4), (10, 32, 3), (5, 36, 2), (3, 17, 2))),
+            "forbidden": _FORBIDDEN}
+
+
+@item("ch02_lenet/lenet_visible")
+def _() -> dict[str, Any]:
+    return {"title": "LeNet (visible)", "cases": _lenet_cases(((10, 28, 2),)), "forbidden": _FORBIDDEN}
+
+
+def _lenet_cases(specs: tuple[tuple[int, int, int], ...]) -> list[dict[str, Any]]:
     cases = []
-    for num_classes, size, batch in ((10, 28, 4), (10, 32, 3), (5, 36, 2), (3, 17, 2)):
+    for num_classes, size, batch in specs:
         model = f64(_LeNet(num_classes, size)).eval()
         x = randn(batch, 1, size, size)
         with torch.no_grad():
@@ -66,7 +76,7 @@ def _() -> dict[str, Any]:
         cases.append(case(f"num_classes={num_classes}, image_size={size}, batch of {batch}",
                           init_kwargs={"num_classes": num_classes, "image_size": size},
                           state_dict=state(model), steps=[{"mode": "eval", "args": [x], "expected": y}]))
-    return {"title": "LeNet", "cases": cases, "forbidden": _FORBIDDEN}
+    return cases
 
 
 # The test accuracy of a fresh LeNet trained by the student's loop with the student's settings (at most 3 epochs

@@ -97,14 +97,27 @@ def _() -> dict[str, Any]:
 
 @item("ch05_vgg/vgg_features")
 def _() -> dict[str, Any]:
-    from cnnbook.models.vgg import cfgs, make_layers
+    from cnnbook.models.vgg import cfgs
+
+    quarter = [v if v == "M" else v // 16 for v in cfgs["A"]]
+    return {"title": "vgg_features", "forbidden": _FORBIDDEN, "cases": _features_cases([
+        ("VGG-11 at 1/16 width", quarter, 3, False, 32),
+        ("VGG-11 at 1/16 width, with batch norm", quarter, 3, True, 32),
+        ("a small table, batch norm", [8, 8, "M", 16, "M", 16], 1, True, 12),
+        ("a table ending without pooling", [4, "M", "M", 6, 6], 2, False, 8)])}
+
+
+@item("ch05_vgg/vgg_features_visible")
+def _() -> dict[str, Any]:
+    return {"title": "vgg_features (visible)", "forbidden": _FORBIDDEN,
+            "cases": _features_cases([("a public table with batch norm", [4, "M", 6], 1, True, 8)])}
+
+
+def _features_cases(specs: list[tuple[str, list, int, bool, int]]) -> list[dict[str, Any]]:
+    from cnnbook.models.vgg import make_layers
 
     cases = []
-    for label, cfg, c_in, bn, hw in [("VGG-11 at 1/16 width", [v if v == "M" else v // 16 for v in cfgs["A"]], 3, False, 32),
-                                     ("VGG-11 at 1/16 width, with batch norm", [v if v == "M" else v // 16 for v in cfgs["A"]],
-                                      3, True, 32),
-                                     ("a small table, batch norm", [8, 8, "M", 16, "M", 16], 1, True, 12),
-                                     ("a table ending without pooling", [4, "M", "M", 6, 6], 2, False, 8)]:
+    for label, cfg, c_in, bn, hw in specs:
         body = f64(make_layers(cfg, batch_norm=bn, in_channels=c_in)).eval()
         randomise_bn(body)
         x = randn(2, c_in, hw, hw)
@@ -113,7 +126,7 @@ def _() -> dict[str, Any]:
         cases.append(case(f"{label}: {cfg}, in_channels={c_in}, batch_norm={bn}", args=[cfg],
                           kwargs={"in_channels": c_in, "batch_norm": bn}, measure="num_parameters",
                           expected=count_parameters(body), probe=[x], probe_state=state(body), expected_probe=y))
-    return {"title": "vgg_features", "cases": cases, "forbidden": _FORBIDDEN}
+    return cases
 
 
 def _torch_sgd(weight: Tensor, grad: Tensor, velocity: Tensor, lr: float, momentum: float,
