@@ -171,3 +171,29 @@ def test_evaluate_divides_loss_and_accuracy_by_the_targets_it_saw() -> None:
     assert acc == pytest.approx(float((logits.argmax(1) == y[seen]).float().mean()))
     with pytest.raises(ValueError, match="empty loader"):
         evaluate(model, DataLoader(TensorDataset(x[:0], y[:0]), batch_size=4))
+
+
+def test_max_steps_ends_a_run_after_that_many_optimisation_steps(monkeypatch) -> None:
+    train, test = _loaders()  # 8 batches per epoch
+    for cap, epochs in (("3", 1), ("10", 2)):  # the epoch in which the cap falls is the last one
+        model = _model()
+        steps = []
+        model[1].weight.register_hook(lambda grad: steps.append(1))  # one backward pass per optimisation step
+        monkeypatch.setenv("CNNBOOK_MAX_STEPS", cap)
+        history = fit(model, train, test, epochs=4, lr=0.05, progress=False)
+        assert len(steps) == int(cap)
+        assert history.epochs == epochs and len(history.test_acc) == epochs  # measured and evaluated
+        assert all(torch.isfinite(torch.tensor(history.train_loss + history.test_loss)))
+    monkeypatch.setenv("CNNBOOK_MAX_STEPS", "0")
+    with pytest.raises(ValueError, match="CNNBOOK_MAX_STEPS"):
+        fit(_model(), train, test, epochs=1, lr=0.05, progress=False)
+
+
+def test_without_max_steps_a_run_is_unchanged(monkeypatch) -> None:
+    monkeypatch.delenv("CNNBOOK_MAX_STEPS", raising=False)
+    set_seed(0)
+    plain = fit(_model(), *_loaders(), epochs=2, lr=0.05, progress=False)
+    monkeypatch.setenv("CNNBOOK_MAX_STEPS", "1000")  # a cap the run never reaches changes nothing
+    set_seed(0)
+    capped = fit(_model(), *_loaders(), epochs=2, lr=0.05, progress=False)
+    assert capped.train_loss == plain.train_loss and capped.test_acc == plain.test_acc

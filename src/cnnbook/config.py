@@ -19,6 +19,13 @@ Environment variables (read each time :func:`get_config` is called):
 ``CNNBOOK_OFFLINE``
     ``1`` never attempts a download: data that is not already in ``CNNBOOK_DATA`` is replaced by the
     offline data. The tests set it.
+``CNNBOOK_MAX_STEPS``
+    A positive integer n caps every training run at n optimisation steps (unset: no cap). A smoke test
+    of the chapters, not a way to train: ``cnnbook.train.fit`` ends a run after n steps, once it has measured
+    and evaluated the epoch they fell in (so a history may be shorter than its epochs), the
+    searches of ``cnnbook.nas`` stop after n proposals or super-network steps, and a chapter with a loop of
+    its own reads the cap through :func:`max_steps` or :func:`capped`. CI runs every chapter in full mode
+    with ``CNNBOOK_MAX_STEPS=2`` on tiny files in the real formats (``tests/test_full_mode.py``).
 ``CNNBOOK_PROGRESS``
     ``auto`` (default: progress bars only in a live notebook or a terminal, never in the book build),
     ``1`` (always) or ``0`` (never).
@@ -36,7 +43,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ModeConfig", "MODES", "get_config", "set_threads", "data_dir", "offline", "progress_setting"]
+__all__ = ["ModeConfig", "MODES", "get_config", "set_threads", "data_dir", "offline", "progress_setting",
+           "max_steps", "capped"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +136,24 @@ def progress_setting() -> bool | None:
     if value in {"0", "false", "no", "off"}:
         return False
     return None
+
+
+def max_steps() -> int | None:
+    """``CNNBOOK_MAX_STEPS``: the most optimisation steps one training run may take, or None (no cap)."""
+    value = os.environ.get("CNNBOOK_MAX_STEPS", "").strip()
+    if not value:
+        return None
+    try:
+        steps = int(value)
+    except ValueError:
+        raise ValueError(f"CNNBOOK_MAX_STEPS must be a positive integer; got {value!r}.") from None
+    if steps < 1:
+        raise ValueError(f"CNNBOOK_MAX_STEPS must be a positive integer; got {value!r}.")
+    return steps
+
+
+def capped(steps: int) -> int:
+    """``steps``, or the cap of ``CNNBOOK_MAX_STEPS`` when that is smaller: a loop of a chapter runs
+    ``for step in range(capped(STEPS))``."""
+    cap = max_steps()
+    return steps if cap is None else min(steps, cap)

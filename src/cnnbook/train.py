@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from .config import get_config, progress_setting
+from .config import get_config, max_steps, progress_setting
 
 __all__ = ["History", "set_seed", "get_device", "fit", "evaluate", "aux_loss", "plot_history"]
 
@@ -213,6 +213,10 @@ def fit(
         lr_groups: learning rates of named modules, e.g. ``{"fc": 1e-3}``: their parameters train at that
             rate, every other trainable parameter at ``lr`` (fine-tuning: small ``lr`` for the pre-trained
             body, a larger one for the new head). The cosine schedule scales every group alike.
+
+    With ``CNNBOOK_MAX_STEPS=n`` (a smoke test, see ``cnnbook.config``) the run stops after n optimisation
+    steps in all: the epoch in which the cap is reached is measured and evaluated as usual, and is the
+    last one, so the history may hold fewer than ``epochs`` epochs.
     """
     if epochs < 1 or lr <= 0:
         raise ValueError(f"epochs must be >= 1 and lr > 0; got epochs={epochs}, lr={lr}.")
@@ -228,11 +232,14 @@ def fit(
     show = progress if progress is not None else progress_setting()
     show = _interactive() if show is None else show
     history, elapsed, cpu_elapsed = History(), 0.0, 0.0
+    cap, steps = max_steps(), 0
     for epoch in range(epochs):
         model.train()
         start, cpu_start = time.perf_counter(), time.process_time()
         total_loss, correct, count, seen = 0.0, 0, 0, 0
         for x, y in _progress(train_loader, show, desc=f"epoch {epoch + 1}/{epochs}"):
+            if cap is not None and steps == cap:
+                break  # CNNBOOK_MAX_STEPS reached (a smoke test): the epoch ends here
             x, y = x.to(device), y.to(device)
             output = model(x)
             loss = loss_fn(output, y)
@@ -241,6 +248,7 @@ def fit(
             opt.step()
             if sched is not None:
                 sched.step()
+            steps += 1
             total_loss += loss.item() * len(y)
             c, n = _correct(_main(output).detach(), y)
             correct, count, seen = correct + c, count + n, seen + len(y)
@@ -254,6 +262,8 @@ def fit(
             test_loss, test_acc = evaluate(model, test_loader, loss_fn, device)
             history.test_loss.append(test_loss)
             history.test_acc.append(test_acc)
+        if cap is not None and steps == cap:
+            break  # ... and so does the run, measured like any other (CNNBOOK_MAX_STEPS)
     return history
 
 

@@ -10,6 +10,7 @@ import random
 import time
 from typing import Callable
 
+from ..config import capped
 from .evaluate import EvalResult, SearchHistory, reward_of
 from .space import SPACE, Arch, SearchSpace
 
@@ -25,7 +26,7 @@ def random_search(
     rng = random.Random(seed)
     history = SearchHistory("random search")
     start = time.perf_counter()
-    for _ in range(evaluations):
+    for _ in range(capped(evaluations)):  # CNNBOOK_MAX_STEPS caps the proposals
         arch = space.sample(rng)
         history.add(arch, reward_of(evaluate(arch)), time.perf_counter() - start)
     history.seconds = time.perf_counter() - start

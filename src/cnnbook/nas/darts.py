@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
+from ..config import max_steps
 from ..train import get_device, set_seed
 from .evaluate import EvalResult, NASData, SearchHistory, reward_of
 from .space import SPACE, Arch, CellNetwork, SearchSpace, make_op
@@ -152,8 +153,12 @@ def darts_search(
     val = _forever(DataLoader(data.val, batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed + 1)))
     weights = [net.cell_weights().detach().cpu().clone()]
     net.train()
+    cap, steps = max_steps(), 0  # CNNBOOK_MAX_STEPS (a smoke test): stop after that many steps
     for _ in range(epochs):
         for x, y in train:
+            if cap is not None and steps >= cap:
+                break
+            steps += 1
             x_val, y_val = next(val)
             # 1. architecture step: alpha <- alpha - alpha_lr * grad_alpha L_val(w, alpha)
             val_loss = F.cross_entropy(net(x_val.to(device)), y_val.to(device))

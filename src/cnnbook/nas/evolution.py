@@ -23,6 +23,7 @@ import time
 from collections import deque
 from typing import Callable, Sequence
 
+from ..config import capped
 from .evaluate import EvalResult, SearchHistory, reward_of
 from .space import SPACE, Arch, SearchSpace
 
@@ -118,6 +119,7 @@ def regularized_evolution(
         raise ValueError(f"need population >= 2 and 1 <= tournament <= population; got {population}, {tournament}.")
     if evaluations < population:
         raise ValueError(f"evaluations ({evaluations}) must cover the initial population ({population}).")
+    evaluations = max(population, capped(evaluations))  # CNNBOOK_MAX_STEPS: the initial population, then the cap
     rng = random.Random(seed)
     history = SearchHistory("evolution")
     alive: deque[Member] = deque()

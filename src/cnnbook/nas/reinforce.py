@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..config import capped
 from .evaluate import EvalResult, SearchHistory, reward_of
 from .space import SPACE, Arch, SearchSpace
 
@@ -103,7 +104,7 @@ def reinforce_search(
     probs, baselines = [controller.probs().detach().clone()], []
     baseline: float | None = None
     start = time.perf_counter()
-    for _ in range(evaluations):
+    for _ in range(capped(evaluations)):  # CNNBOOK_MAX_STEPS caps the controller's steps
         arch, log_prob = controller.sample(generator)  # action A_t ~ pi_theta
         reward = reward_of(evaluate(arch))  # reward R_t from the environment
         history.add(arch, reward, time.perf_counter() - start)
