@@ -12,6 +12,10 @@ to data that needs no download, and say so:
 - grey objects (Fashion-MNIST): the generated shapes of ``cnnbook.data.shapes``, in grey at 28x28;
 - colour objects (CIFAR-10): the generated shapes in colour at 32x32.
 
+The fallbacks are budget mode's: in full mode (``CNNBOOK_MODE=full``) a data set that is absent and
+cannot be downloaded raises :class:`DataUnavailableError`, which names the files to fetch and the folder
+to put them in, because full mode's numbers are meant to be the real data set's.
+
 Every loader prints exactly one line saying which data it used and why, and returns a
 ``cnnbook.data.bundle.DataBundle`` whose sizes come from the mode (``cnnbook.config.get_config``).
 """
@@ -31,13 +35,13 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..config import data_dir, get_config, offline
+from ..config import data_dir, get_config, max_steps, offline
 from .bundle import DataBundle, ImageTensorDataset, channel_stats
 from .shapes import SEGMENTATION_CLASSES, SHAPE_CLASSES, make_segmentation, make_shapes
 
 __all__ = [
     "load_mnist", "load_fashion_mnist", "load_cifar10", "load_digits", "load_shapes",
-    "load_segmentation", "load_dataset", "DIGIT_CLASSES",
+    "load_segmentation", "load_dataset", "DIGIT_CLASSES", "DataUnavailableError",
 ]
 
 DIGIT_CLASSES = [str(d) for d in range(10)]
@@ -85,6 +89,35 @@ def _bundle(
     )
     print(bundle.summary())
     return bundle
+
+
+class DataUnavailableError(FileNotFoundError):
+    """Full mode needs a real data set that is neither in ``data_dir()`` nor downloadable."""
+
+
+def _require_in_full_mode(cls: Any, name: str, found: str) -> None:
+    """In full mode, raise :class:`DataUnavailableError` instead of falling back to offline data.
+
+    ``found`` is why the data set could not be had (``_fetch_torchvision``'s string). The message names
+    the files torchvision reads and where it reads them, so the data can be fetched on another machine.
+    """
+    if get_config().mode != "full":
+        return
+    root = data_dir()
+    if cls.__name__ == "CIFAR10":
+        files = f"{cls.url} (unpack it: the folder {cls.base_folder}/ with data_batch_1..5, test_batch, batches.meta)"
+        where = root
+    else:
+        files = ", ".join(url + name for name, _ in cls.resources for url in cls.mirrors[:1]) if hasattr(
+            cls, "mirrors") else ", ".join(url for url, _ in cls.resources)
+        where = f"{root / cls.__name__ / 'raw'} (gunzip each file there)"
+    apt = " (or `apt install dataset-fashion-mnist`)" if cls.__name__ in SYSTEM_COPIES else ""
+    raise DataUnavailableError(
+        f"Full mode (CNNBOOK_MODE=full) trains on the real {name}, and it is not available: {found}.\n"
+        f"  Download: {files}\n"
+        f"  Put it in: {where}{apt}\n"
+        f"The folder is CNNBOOK_DATA ({_show(root)}); budget mode (CNNBOOK_MODE=budget) uses offline data instead."
+    )
 
 
 # Debian's ``dataset-fashion-mnist`` package (``apt install dataset-fashion-mnist``, which ``make`` runs) installs
@@ -227,6 +260,7 @@ def load_mnist(image_size: int = 28, train_size: int | None = None, test_size: i
     train_size, test_size = _sizes(train_size, test_size, 60_000, 10_000)
     found = _fetch_torchvision(torchvision.datasets.MNIST, "MNIST")
     if isinstance(found, str):
+        _require_in_full_mode(torchvision.datasets.MNIST, "MNIST", found)
         train, test = _digits_arrays(image_size)
         train, test = _subset(*train, train_size, 0), _subset(*test, test_size, 1)
         return _bundle("scikit-learn digits", "MNIST", f"offline fallback: {found}", train, test, DIGIT_CLASSES,
@@ -253,6 +287,7 @@ def load_fashion_mnist(image_size: int = 28, train_size: int | None = None, test
     train_size, test_size = _sizes(train_size, test_size, 60_000, 10_000)
     found = _fetch_torchvision(torchvision.datasets.FashionMNIST, "Fashion-MNIST")
     if isinstance(found, str):
+        _require_in_full_mode(torchvision.datasets.FashionMNIST, "Fashion-MNIST", found)
         reason = f"offline fallback: {found}; install the real data with `apt install dataset-fashion-mnist`"
         train, test = _shapes_arrays(train_size, test_size, image_size, channels=1, seed=0)
         return _bundle("generated grey shapes", "Fashion-MNIST", reason, train, test,
@@ -266,6 +301,25 @@ def load_fashion_mnist(image_size: int = 28, train_size: int | None = None, test
                    transform=transform)
 
 
+def _cifar10_reader() -> Any:
+    """torchvision's CIFAR10, reading the unpacked files after checking that they exist, not their MD5 sums.
+
+    torchvision hashes the six batch files (178 MB) on every load; a download is still checked, against
+    the archive's MD5 sum, and a damaged batch file fails to unpickle with an error of its own. Without the
+    per-file sums a copy made elsewhere (or the full-mode smoke test's tiny files) loads too.
+    """
+    import torchvision
+
+    base = torchvision.datasets.CIFAR10
+
+    class CIFAR10(base):  # type: ignore[misc, valid-type]
+        train_list = [[name, None] for name, _ in base.train_list]
+        test_list = [[name, None] for name, _ in base.test_list]
+        meta = {**base.meta, "md5": None}
+
+    return CIFAR10
+
+
 def load_cifar10(image_size: int | None = None, train_size: int | None = None, test_size: int | None = None,
                  transform: Callable[[Tensor], Tensor] | None = None) -> DataBundle:
     """CIFAR-10 (50,000 / 10,000 colour 32x32 images); falls back to the generated colour shapes.
@@ -276,8 +330,9 @@ def load_cifar10(image_size: int | None = None, train_size: int | None = None, t
 
     image_size = image_size or get_config().image_size
     train_size, test_size = _sizes(train_size, test_size, 50_000, 10_000)
-    found = _fetch_torchvision(torchvision.datasets.CIFAR10, "CIFAR-10")
+    found = _fetch_torchvision(_cifar10_reader(), "CIFAR-10")
     if isinstance(found, str):
+        _require_in_full_mode(torchvision.datasets.CIFAR10, "CIFAR-10", found)
         train, test = _shapes_arrays(train_size, test_size, image_size, channels=3, seed=0)
         return _bundle("generated colour shapes", "CIFAR-10", f"offline fallback: {found}", train, test,
                        SHAPE_CLASSES, image_size, fallback=True, transform=transform)
@@ -299,13 +354,23 @@ def load_shapes(image_size: int | None = None, train_size: int | None = None, te
                    SHAPE_CLASSES, image_size, fallback=False, transform=transform)
 
 
+SMOKE_SEGMENTATION = (64, 20)  # training and test images of the generated segmentation set under a step cap
+
+
 def load_segmentation(image_size: int | None = None, train_size: int | None = None, test_size: int | None = None,
                       channels: int = 3, seed: int = 0) -> DataBundle:
-    """The generated segmentation set: images with shapes, masks with one class per pixel (4 classes)."""
+    """The generated segmentation set: images with shapes, masks with one class per pixel (4 classes).
+
+    Under ``CNNBOOK_MAX_STEPS`` (the full-mode smoke test, which replaces the real data sets by a few
+    images) at most ``SMOKE_SEGMENTATION`` images are generated per split: generating full mode's 5,000
+    images of 128 x 128 alone takes minutes of CPU.
+    """
     config = get_config()
     image_size = image_size or config.seg_image_size
     train_size = train_size or config.seg_train_size
     test_size = test_size or config.seg_test_size
+    if max_steps() is not None:
+        train_size, test_size = min(train_size, SMOKE_SEGMENTATION[0]), min(test_size, SMOKE_SEGMENTATION[1])
     train, test = (make_segmentation(n, image_size, seed=s, channels=channels)
                    for n, s in ((train_size, seed), (test_size, seed + 1)))
     as_tensors = lambda pair: (torch.from_numpy(pair[0]), torch.from_numpy(pair[1]))  # noqa: E731
