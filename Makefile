@@ -34,7 +34,7 @@ book: $(STAMP) data
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . --all -W -n --keep-going --path-output $(BOOK_OUT)
 
 test: $(STAMP) data browser axe sandbox postgres
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n auto --dist loadgroup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n auto --dist loadscope
 
 # The widget tests drive Debian's Chromium headless with Playwright (Playwright's own browser
 # download does not work offline). Installed once, as root or through sudo.

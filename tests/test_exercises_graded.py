@@ -88,10 +88,10 @@ def test_case_file_names_real_cells_and_points(assignment: str) -> None:
     load_case(assignment)
 
 
-@pytest.fixture(scope="module",  # one xdist group per assignment: the assignments spread over the workers
-                params=[pytest.param(a, marks=pytest.mark.xdist_group(a)) for a in ASSIGNMENTS])
+@pytest.fixture(scope="class")
 def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Graded:
-    assignment = request.param
+    """The four submissions of the class's assignment, graded in one nbgrader batch."""
+    assignment = request.cls.assignment
     case = load_case(assignment)
     course = make_course(tmp_path_factory.mktemp(assignment), assignment)
     course.nbgrader("generate_assignment", assignment)
@@ -107,30 +107,40 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     return Graded(course, case, autograded_points(course.release))
 
 
+class GradedAssignment:
+    """The four graded submissions of one assignment (subclassed once per assignment below).
+
+    One class per assignment, not one parametrized module: ``make test`` runs pytest-xdist with
+    ``--dist loadscope``, which keeps a class on one worker, so each assignment is graded once, and the
+    assignments spread over the workers.
+    """
+
+    assignment = ""
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(1800)
+    def test_honest_submission_gets_every_autograded_point(self, graded: Graded) -> None:
+        assert graded.total("honest") == sum(graded.points.values()), graded.course.scores("honest")
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(1800)
+    def test_one_wrong_block_loses_exactly_its_points(self, graded: Graded) -> None:
+        expected = sum(graded.points.values()) - graded.case.WRONG_LOSES
+        assert graded.total("wrong") == expected, graded.course.scores("wrong")
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(1800)
+    def test_blank_release_scores_zero(self, graded: Graded) -> None:
+        assert graded.total("blank") == 0.0, graded.course.scores("blank")
+
+    @pytest.mark.slow
+    @pytest.mark.timeout(1800)
+    def test_forbidden_reference_scores_zero_for_its_block_and_is_named(self, graded: Graded) -> None:
+        expected = sum(graded.points.values()) - graded.case.FORBIDDEN_LOSES
+        assert graded.total("forbidden") == expected, graded.course.scores("forbidden")
+        assert graded.case.FORBIDDEN_MESSAGE in graded.test_outputs("forbidden")
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_honest_submission_gets_every_autograded_point(graded: Graded) -> None:
-    assert graded.total("honest") == sum(graded.points.values()), graded.course.scores("honest")
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_one_wrong_block_loses_exactly_its_points(graded: Graded) -> None:
-    expected = sum(graded.points.values()) - graded.case.WRONG_LOSES
-    assert graded.total("wrong") == expected, graded.course.scores("wrong")
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_blank_release_scores_zero(graded: Graded) -> None:
-    assert graded.total("blank") == 0.0, graded.course.scores("blank")
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_forbidden_reference_scores_zero_for_its_block_and_is_named(graded: Graded) -> None:
-    expected = sum(graded.points.values()) - graded.case.FORBIDDEN_LOSES
-    assert graded.total("forbidden") == expected, graded.course.scores("forbidden")
-    assert graded.case.FORBIDDEN_MESSAGE in graded.test_outputs("forbidden")
+for _assignment in ASSIGNMENTS:  # TestGraded_ch02_lenet, ...: pytest collects each as its own class
+    globals()[f"TestGraded_{_assignment}"] = type(f"TestGraded_{_assignment}", (GradedAssignment,),
+                                                   {"assignment": _assignment})
