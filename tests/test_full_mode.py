@@ -59,8 +59,7 @@ def test_chapter_list_is_the_books() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "chapter", [pytest.param(c, marks=pytest.mark.xdist_group(f"full_mode_{c}")) for c in CHAPTERS])
+@pytest.mark.parametrize("chapter", CHAPTERS)  # one module: under xdist's loadscope, one worker runs them all
 def test_chapter_runs_in_full_mode(chapter: str, full_mode_files: dict[str, Path], tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import jupytext
