@@ -3,12 +3,12 @@ autograde, feedback, export; and a class whose submissions fail in every way the
 
 Everything happens in a temporary copy of the course (autograder/, solutions/<assignment>/; exercises/
 is regenerated there), with a temporary exchange, so the repository's gradebook is never touched.
-One small assignment (ch02_lenet) keeps the suite to a few minutes: each autograde run starts a kernel
-per student.
+One assignment that trains nothing (ch05_vgg) keeps the suite to a few minutes: each autograde run starts a
+kernel per student.
 
-Scores of ch02_lenet/lenet (9 points: 8 autograded, 1 written answer graded by hand):
-test_conv_output_size 2, test_lenet_flat_features 1, test_lenet_shapes 1 (visible), test_lenet_values 2
-(hidden), test_count_parameters 2, answer_flat_features 1 (manual).
+Scores of ch05_vgg/vgg (10 points: 9 autograded, 1 written answer graded by hand): test_receptive_field 2,
+test_vgg_parameters 2, test_vgg_features 2, test_sgd_update 3, answer_vgg 1 (manual). Every test cell runs
+visible checks and a hidden one.
 """
 
 from __future__ import annotations
@@ -25,24 +25,26 @@ from nbgrader_course import COURSE_ID, Course, make_course, prepend, replace
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-ASSIGNMENT = "ch02_lenet"
-NOTEBOOK = "lenet"
+ASSIGNMENT = "ch05_vgg"
+NOTEBOOK = "vgg"
 TIMEOUT_S = 20  # per-cell timeout of the test course (60 s in the real configuration)
 AUTO_CELLS = {
-    "test_conv_output_size": 2.0,
-    "test_lenet_flat_features": 1.0,
-    "test_lenet_shapes": 1.0,
-    "test_lenet_values": 2.0,
-    "test_count_parameters": 2.0,
+    "test_receptive_field": 2.0,
+    "test_vgg_parameters": 2.0,
+    "test_vgg_features": 2.0,
+    "test_sgd_update": 3.0,
 }
-MANUAL_CELLS = {"answer_flat_features": 1.0}
+MANUAL_CELLS = {"answer_vgg": 1.0}
 FULL = AUTO_CELLS
 ZERO = {k: 0.0 for k in AUTO_CELLS}
 
 # Wrong answers, as edits of the reference solution.
-NO_RELU = ("torch.relu(self.conv2(x))", "self.conv2(x)")  # shapes right, values wrong
-COUNTS_BUFFERS = ("sum(p.numel() for p in model.parameters())",
-                  "sum(t.numel() for t in model.state_dict().values())")  # wrong only with buffers
+# AlexNet's overlapping max-pool instead of VGG's 2x2: layers, parameters and shapes right, values wrong (the
+# visible value case and the hidden probe, both judged outside the kernel, fail).
+OVERLAPPING_POOL = ("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.MaxPool2d(kernel_size=3, stride=2, padding=1)")
+# fc1 reads the paper's 512 x 7 x 7 features whatever the table and image size: right for the visible
+# VGG-16 and VGG-11 at 224 x 224, wrong for the hidden cases on other sizes.
+PAPER_FC1 = ("flat = channels * side * side", "flat = 512 * 7 * 7")
 
 
 def _scores(**changes: float) -> dict[str, float]:
@@ -59,44 +61,43 @@ def _without_cells(nb: nbformat.NotebookNode, *grade_ids: str) -> nbformat.Noteb
 
 # Faulty submissions: (student id, how to build the notebook, expected autograded scores, log pattern).
 FAULTS: dict[str, tuple[Callable[[Course], object], dict[str, float] | None, str]] = {
-    # The LeNet cell raises before defining the class: both LeNet tests fail with NameError.
-    "f_raises": (lambda c: c.student_notebook({"lenet_module": prepend("raise RuntimeError('half done')")}),
-                 _scores(test_lenet_shapes=0, test_lenet_values=0), r"failed: test_lenet_shapes \(NameError"),
+    # The vgg_features cell raises before defining the function: its test fails with NameError.
+    "f_raises": (lambda c: c.student_notebook({"vgg_features": prepend("raise RuntimeError('half done')")}),
+                 _scores(test_vgg_features=0), r"failed: test_vgg_features \(NameError"),
     # sys.exit in a solution cell: IPython turns SystemExit into an error; the kernel lives on.
-    "f_sys_exit": (lambda c: c.student_notebook({"count_parameters": prepend("import sys\nsys.exit(3)")}),
-                   _scores(test_count_parameters=0), r"failed: test_count_parameters \(NameError"),
-    # The kernel dies in the LeNet cell: earlier tests keep their points, later cells are not run.
-    "f_os_exit": (lambda c: c.student_notebook({"lenet_module": prepend("import os\nos._exit(1)")}),
-                  _scores(test_lenet_shapes=0, test_lenet_values=0, test_count_parameters=0),
-                  r"kernel died in cell \d+ \(lenet_module\)"),
+    "f_sys_exit": (lambda c: c.student_notebook({"sgd_update": prepend("import sys\nsys.exit(3)")}),
+                   _scores(test_sgd_update=0), r"failed: test_sgd_update \(NameError"),
+    # The kernel dies in the vgg_features cell: earlier tests keep their points, later cells are not run.
+    "f_os_exit": (lambda c: c.student_notebook({"vgg_features": prepend("import os\nos._exit(1)")}),
+                  _scores(test_vgg_features=0, test_sgd_update=0),
+                  r"kernel died in cell \d+ \(vgg_features\)"),
     # An infinite loop inside a graded function: the test cell is interrupted after the timeout.
-    "f_loop": (lambda c: c.student_notebook({"count_parameters": replace("    return sum(", "    while True:\n"
-                                                                          "        pass\n    return sum(")}),
-               _scores(test_count_parameters=0), r"failed: test_count_parameters \(CellTimeoutError"),
+    "f_loop": (lambda c: c.student_notebook({"sgd_update": replace("    objective_grad = ", "    while True:\n"
+                                                                    "        pass\n    objective_grad = ")}),
+               _scores(test_sgd_update=0), r"failed: test_sgd_update \(CellTimeoutError"),
     # Correct code that prints 200,000 lines and one 5 MB line: full marks, the output is capped.
-    "f_output": (lambda c: c.student_notebook({"count_parameters": prepend(
+    "f_output": (lambda c: c.student_notebook({"sgd_update": prepend(
         "for i in range(200_000):\n    print(i)\nprint('x' * 5_000_000)")}), FULL, r"every test passed"),
     # Correct code whose graded calls emit a PyTorch UserWarning on stderr: full marks.
-    "f_warning": (lambda c: c.student_notebook({"count_parameters": replace(
-        "return sum(p.numel() for p in model.parameters())",
-        "return int(torch.tensor(torch.tensor(sum(p.numel() for p in model.parameters()))))")}),
+    "f_warning": (lambda c: c.student_notebook({"vgg_parameters": replace(
+        "    return total", "    return int(torch.tensor(torch.tensor(total)))")}),
         FULL, r"every test passed"),
     # Not JSON at all (a truncated file): graded as an unanswered release, 0 points.
     "f_bad_json": (lambda c: nbformat.writes(c.student_notebook())[:5000], ZERO, r"not a readable notebook"),
     # No notebook in the submission folder: no submission is recorded (exported as 0).
     "f_missing": (lambda c: None, None, r"No notebooks were matched by '.*f_missing"),
     # Test cells deleted from a wrong submission: nbgrader puts them back, they run and fail.
-    "f_deleted_test": (lambda c: _without_cells(c.student_notebook({"lenet_module": replace(*NO_RELU)}),
-                                                "test_lenet_values", "test_lenet_shapes"),
-                       _scores(test_lenet_values=0), r"failed: test_lenet_values"),
-    # A locked hidden-test cell emptied (and its points raised) in a wrong submission: restored, fails.
-    "f_edited_test": (lambda c: _edit_locked(c.student_notebook({"lenet_module": replace(*NO_RELU)})),
-                      _scores(test_lenet_values=0), r"failed: test_lenet_values"),
+    "f_deleted_test": (lambda c: _without_cells(c.student_notebook({"vgg_features": replace(*OVERLAPPING_POOL)}),
+                                                "test_vgg_features", "test_receptive_field"),
+                       _scores(test_vgg_features=0), r"failed: test_vgg_features"),
+    # A locked test cell emptied (and its points raised) in a wrong submission: restored, fails.
+    "f_edited_test": (lambda c: _edit_locked(c.student_notebook({"vgg_features": replace(*OVERLAPPING_POOL)})),
+                      _scores(test_vgg_features=0), r"failed: test_vgg_features"),
 }
 
 
 def _edit_locked(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_lenet_values")
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_vgg_features")
     cell.source = "pass  # nothing to see here"
     cell.metadata["nbgrader"]["points"] = 20
     return nb
@@ -107,9 +108,9 @@ HONEST = {
     getpass.getuser(): FULL,
     # the untouched release
     "bob": ZERO,
-    # LeNet without its second ReLU (visible shape test passes, hidden values fail) and a parameter
-    # counter that also counts buffers (visible tests pass, the hidden BatchNorm case fails)
-    "carol": _scores(test_lenet_values=0, test_count_parameters=0),
+    # a VGG body with overlapping pooling (its value checks fail) and a parameter count with the paper's
+    # fc1 size (its visible cases pass, its hidden ones fail)
+    "carol": _scores(test_vgg_features=0, test_vgg_parameters=0),
 }
 
 
@@ -144,8 +145,8 @@ def graded(course: Course) -> Course:
 
     # the others hand in through a plain copy into submitted/
     course.submit("bob", course.student_notebook(answered=False))
-    course.submit("carol", course.student_notebook({"lenet_module": replace(*NO_RELU),
-                                                      "count_parameters": replace(*COUNTS_BUFFERS)}))
+    course.submit("carol", course.student_notebook({"vgg_features": replace(*OVERLAPPING_POOL),
+                                                      "vgg_parameters": replace(*PAPER_FC1)}))
     for sid, (build, _, _) in FAULTS.items():
         course.submit(sid, build(course))
 
@@ -162,7 +163,7 @@ def test_honest_submissions_get_exact_scores(graded: Course, student: str) -> No
     auto = {k: v for k, v in scores.items() if k in AUTO_CELLS}
     assert auto == HONEST[student]
     # the written answer waits for the instructor, or scores 0 when left as released
-    assert scores["answer_flat_features"] == (0.0 if student == "bob" else None)
+    assert scores["answer_vgg"] == (0.0 if student == "bob" else None)
     assert re.search(rf"Autograded student '{student}', {ASSIGNMENT}/{NOTEBOOK}: ", graded.log["first"])
 
 
@@ -198,8 +199,8 @@ def test_kernel_death_marks_later_cells_not_run(graded: Course) -> None:
     nb = nbformat.read(path, as_version=4)
     enames = {c.metadata["nbgrader"]["grade_id"]: [o.get("ename") for o in c.outputs if o.output_type == "error"]
               for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
-    assert enames["test_conv_output_size"] == []
-    assert enames["test_count_parameters"] == ["KernelDied"]
+    assert enames["test_vgg_parameters"] == []
+    assert enames["test_vgg_features"] == enames["test_sgd_update"] == ["KernelDied"]
 
 
 def test_unreadable_submission_gets_a_note_in_its_feedback_notebook(graded: Course) -> None:
@@ -226,15 +227,16 @@ def test_manual_grade_feedback_and_export(graded: Course) -> None:
     me = getpass.getuser()
     # what the formgrader does when the instructor marks the written answer
     with Gradebook(f"sqlite:///{graded.autograder / 'gradebook.db'}", course_id=COURSE_ID) as gb:
-        grade = gb.find_grade("answer_flat_features", NOTEBOOK, ASSIGNMENT, me)
+        grade = gb.find_grade("answer_vgg", NOTEBOOK, ASSIGNMENT, me)
         grade.manual_score = 1.0
         gb.db.commit()
     graded.nbgrader("generate_feedback", ASSIGNMENT)
     html = graded.autograder / "feedback" / me / ASSIGNMENT / f"{NOTEBOOK}.html"
     assert html.is_file()
     text = html.read_text()
-    assert "Score: 9.0 / 9.0" in text or "9.0 / 9.0" in text
-    assert "BEGIN HIDDEN TESTS" not in text and "check_module(" not in text  # hidden tests stay hidden
+    assert "Score: 10.0 / 10.0" in text or "10.0 / 10.0" in text
+    # hidden tests stay hidden (the HTML splits code into highlighted tokens; an item name stays whole)
+    assert "BEGIN HIDDEN TESTS" not in text and f"{ASSIGNMENT}/receptive_field" not in text
     assert (graded.autograder / "feedback" / "carol" / ASSIGNMENT / f"{NOTEBOOK}.html").is_file()
     # return the feedback through the exchange, to the student who submitted through it, who fetches it
     graded.nbgrader("release_feedback", ASSIGNMENT, f"--student={me}")
@@ -245,8 +247,8 @@ def test_manual_grade_feedback_and_export(graded: Course) -> None:
     graded.nbgrader("export", "--to=grades.csv")
     with open(graded.autograder / "grades.csv", newline="") as fh:
         rows = {row["student_id"]: row for row in csv.DictReader(fh)}
-    assert float(rows[me]["score"]) == 9.0
-    assert float(rows["carol"]["score"]) == 4.0
+    assert float(rows[me]["score"]) == 10.0
+    assert float(rows["carol"]["score"]) == 5.0
     assert float(rows["bob"]["score"]) == 0.0
     assert float(rows["f_missing"]["score"]) == 0.0
     assert float(rows["f_bad_json"]["score"]) == 0.0

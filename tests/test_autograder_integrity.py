@@ -2,10 +2,12 @@
 must not, or touch other students' grades, graded for real by `nbgrader autograde` in one isolated run
 beside honest submissions. Each asserts the exact score the honest work in it deserves.
 
-Assignment ch02_lenet/lenet, 8 autograded points: test_conv_output_size 2, test_lenet_flat_features 1,
-test_lenet_shapes 1 (visible only), test_lenet_values 2 (hidden only), test_count_parameters 2.
-Most attacks wrap a wrong LeNet (no second ReLU: test_lenet_values must score 0) in a trick that would
-pass the hidden test under stock nbgrader.
+Assignment ch05_vgg/vgg, 9 autograded points: test_receptive_field 2, test_vgg_parameters 2,
+test_vgg_features 2, test_sgd_update 3; each test cell runs visible checks and a hidden one.
+Most attacks wrap a wrong VGG body (AlexNet's overlapping 3x3 max-pool, stride 2, padding 1, instead of
+VGG's 2x2: the same layers, parameters and output shapes, so the checks made in the kernel pass, but other
+values: the value checks, a visible case on published weights and the hidden probe, both judged outside the
+kernel, fail, so test_vgg_features must score 0) in a trick that would pass them under stock nbgrader.
 """
 
 from __future__ import annotations
@@ -27,17 +29,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ASSIGNMENT, NOTEBOOK, COURSE_ID = "ch02_lenet", "lenet", "cnnbook"
-AUTO = {"test_conv_output_size": 2.0, "test_lenet_flat_features": 1.0, "test_lenet_shapes": 1.0,
-        "test_lenet_values": 2.0, "test_count_parameters": 2.0}
-NO_RELU = ("torch.relu(self.conv2(x))", "self.conv2(x)")
+ASSIGNMENT, NOTEBOOK, COURSE_ID = "ch05_vgg", "vgg", "cnnbook"
+AUTO = {"test_receptive_field": 2.0, "test_vgg_parameters": 2.0, "test_vgg_features": 2.0, "test_sgd_update": 3.0}
+# AlexNet's overlapping max-pool instead of VGG's 2x2: layers, parameters and shapes right, values wrong
+OVERLAPPING_POOL = ("nn.MaxPool2d(kernel_size=2, stride=2)", "nn.MaxPool2d(kernel_size=3, stride=2, padding=1)")
 
 
 def scores(**changes: float) -> dict[str, float]:
     return {**AUTO, **changes}
 
 
-WRONG = scores(test_lenet_values=0)  # what the wrong LeNet deserves
+WRONG = scores(test_vgg_features=0)  # what the wrong VGG body deserves
 
 
 def _answers() -> dict[str, str]:
@@ -51,7 +53,8 @@ def notebook(root: Path, edits: dict[str, Callable[[str], str]] | None = None, w
     nb = nbformat.read(root / "exercises" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
     answers = _answers()
     if wrong:
-        answers["lenet_module"] = answers["lenet_module"].replace(*NO_RELU)
+        assert OVERLAPPING_POOL[0] in answers["vgg_features"]
+        answers["vgg_features"] = answers["vgg_features"].replace(*OVERLAPPING_POOL)
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in answers:
@@ -73,22 +76,30 @@ def append(code: str) -> Callable[[str], str]:
     return lambda source: source + "\n" + code
 
 
+def replace(old: str, new: str) -> Callable[[str], str]:
+    def edit(source: str) -> str:
+        assert old in source, old  # an edit that changes nothing would test nothing
+        return source.replace(old, new)
+
+    return edit
+
+
 # ---- 1. tampering with the notebook ------------------------------------------------------------------------
 def tampered(root: Path) -> nbformat.NotebookNode:
     nb = notebook(root)
-    values = cell(nb, "test_lenet_values")
-    values.source = "pass  # passes"
-    values.metadata["nbgrader"]["points"] = 50
-    values.outputs = [nbformat.v4.new_output("stream", name="stdout", text="all tests passed")]
-    values.execution_count = 1
-    shapes = cell(nb, "test_lenet_shapes")
-    shapes.cell_type = "markdown"  # a test cell turned into text
-    shapes.pop("outputs", None)
-    shapes.pop("execution_count", None)
-    counts = cell(nb, "test_count_parameters")
-    del counts.metadata["nbgrader"]  # metadata stripped: nbgrader no longer knows the cell
-    counts.source = "# " + counts.source.replace("\n", "\n# ")
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_conv_output_size"]
+    features = cell(nb, "test_vgg_features")
+    features.source = "pass  # passes"
+    features.metadata["nbgrader"]["points"] = 50
+    features.outputs = [nbformat.v4.new_output("stream", name="stdout", text="all tests passed")]
+    features.execution_count = 1
+    field = cell(nb, "test_receptive_field")
+    field.cell_type = "markdown"  # a test cell turned into text
+    field.pop("outputs", None)
+    field.pop("execution_count", None)
+    update = cell(nb, "test_sgd_update")
+    del update.metadata["nbgrader"]  # metadata stripped: nbgrader no longer knows the cell
+    update.source = "# " + update.source.replace("\n", "\n# ")
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_vgg_parameters"]
     return nb
 
 
@@ -114,8 +125,8 @@ import builtins
 builtins.all = lambda iterable: True
 """
 FLAGS = """
-        torch.set_float32_matmul_precision("medium")   # bf16 matmuls on the CPU, inside the graded call
-        torch.use_deterministic_algorithms(False)"""
+    torch.set_float32_matmul_precision("medium")   # bf16 matmuls on the CPU, inside the graded call
+    torch.use_deterministic_algorithms(False)"""
 
 # ---- 3. hooking the interpreter -----------------------------------------------------------------------------
 BLANK_LATER_CELLS = """
@@ -127,7 +138,7 @@ get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, t
 sys.excepthook = lambda *args: None
 atexit.register(lambda: print("bye"))
 """
-FORWARD = "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+BODY_DOC = '    """The convolutional body described by one row of VGG\'s table."""\n'
 
 # ---- 5. reaching outside the submission -----------------------------------------------------------------
 OUTSIDE = """
@@ -139,8 +150,8 @@ def attempt(name, action):
         attempts[name] = "ok"
     except Exception as exc:
         attempts[name] = type(exc).__name__
-attempt("read_reference", lambda: open("{refs}/ch02_lenet/lenet.pt", "rb").read())
-attempt("read_solution", lambda: open("{root}/solutions/ch02_lenet/lenet.ipynb").read())
+attempt("read_reference", lambda: open("{refs}/{assignment}/vgg_features.pt", "rb").read())
+attempt("read_solution", lambda: open("{root}/solutions/{assignment}/{notebook}.ipynb").read())
 attempt("list_submitted", lambda: os.listdir("{course}/submitted"))
 attempt("write_gradebook", lambda: sqlite3.connect("{course}/gradebook.db").execute("UPDATE grade SET auto_score = 99").connection.commit())
 attempt("write_other_student", lambda: open("{course}/autograded/honest/{assignment}/pwned.txt", "w").write("x"))
@@ -181,29 +192,33 @@ print("x" * 50_000_000)                      # one 50 MB line
 """
 
 # ---- issue 17: the writer, the record reader, the check finder, the feedback --------------------------------
+# run in the sgd_update cell, after test_vgg_features has saved the record of its hidden check
 CLOBBER = """
 import os
 records = os.environ.get("CNNBOOK_GRADING_RECORD", ".")
-for path in ("lenet.ipynb", os.path.join(records, "ch02_lenet__lenet.pt")):
+for path in ("vgg.ipynb", os.path.join(records, "ch05_vgg__vgg_features.pt")):
     try:
         os.remove(path)
     except OSError:
         pass
-os.symlink("{victim}", "lenet.ipynb")          # the writer would write the graded notebook through it
-os.mkfifo(os.path.join(records, "ch02_lenet__lenet.pt"))   # the judge would block opening it
+os.symlink("{victim}", "vgg.ipynb")            # the writer would write the graded notebook through it
+os.mkfifo(os.path.join(records, "ch05_vgg__vgg_features.pt"))   # the judge would block opening it
 """
 FIFO_NOTEBOOK = """
 import os
 try:
-    os.remove("lenet.ipynb")
+    os.remove("vgg.ipynb")
 except OSError:
     pass
-os.mkfifo("lenet.ipynb")                       # the writer's open() would block the whole batch
+os.mkfifo("vgg.ipynb")                         # the writer's open() would block the whole batch
 """
-STUB = "def count_parameters(model: nn.Module) -> int:\n    raise NotImplementedError()\n"
-# The hidden check of test_lenet_values as the old regular expression missed it: several lines, a
+# A blank block: its visible check fails two lines above the hidden check of the same test cell.
+STUB = ("def vgg_parameters(cfg, in_channels: int = 3, image_size: int = 224, num_classes: int = 1000,\n"
+        "                   hidden: int = 4096) -> int:\n    raise NotImplementedError()\n")
+# The hidden check of test_vgg_features as the old regular expression missed it: several lines, a
 # trailing comma, the item in a variable. Only hidden lines change, so the release is the same.
-HIDDEN_LENET = 'ITEM = "ch02_lenet/lenet"\ngrading.check_module(\n    LeNet,\n    ITEM,\n)'
+HIDDEN_CHECK = 'grading.check_function(vgg_features, "ch05_vgg/vgg_features")'
+HIDDEN_VGG = 'ITEM = "ch05_vgg/vgg_features"\ngrading.check_function(\n    vgg_features,\n    ITEM,\n)'
 MANY_FILES = {f"data/f{i:03d}.txt": "x\n" for i in range(60)}  # over the cap of 50 set for this run
 
 SHADOW_FILES = {
@@ -212,7 +227,7 @@ SHADOW_FILES = {
     "cnnbook/__init__.py": "",
     "cnnbook/grading.py": "def check_module(*a, **k): pass\ndef check_function(*a, **k): pass\n"
                           "def assert_close(*a, **k): pass\ndef assert_shape(*a, **k): pass\ndef check(*a, **k): pass\n",
-    "references/ch02_lenet/lenet.pt": "not a reference\n",
+    "references/ch05_vgg/vgg_features.pt": "not a reference\n",
 }
 
 # student id -> (notebook builder, extra files, exact autograded scores, flagged for review)
@@ -221,35 +236,35 @@ SUBMISSIONS: dict[str, tuple[Callable[[Path, Path], nbformat.NotebookNode], dict
     "honest_wrong": (lambda r, c: notebook(r), {}, WRONG, False),
     "a1_tamper": (lambda r, c: tampered(r), {}, WRONG, False),
     # the checks it disabled record nothing: 0 for them, even the one whose code is right
-    "a2_monkeypatch": (lambda r, c: notebook(r, {"lenet_module": prepend(MONKEYPATCH)}), {},
-                       scores(test_lenet_values=0, test_count_parameters=0), True),
-    # correct LeNet computed under flipped precision flags; a count that claims to equal anything
-    "a2_lying": (lambda r, c: notebook(r, {"lenet_module": lambda s: s.replace(FORWARD, FORWARD + FLAGS + "\n"),
-                                           "count_parameters": lambda s: LYING + "\n"
-                                           + s.replace("return sum(p.numel() for p in model.parameters())",
-                                                       "return Always(0)")}, wrong=False), {},
-                 scores(test_lenet_values=0, test_count_parameters=0), True),
-    "a3_blank_cells": (lambda r, c: notebook(r, {"lenet_module": prepend(BLANK_LATER_CELLS)}), {},
-                       scores(test_lenet_shapes=0, test_lenet_values=0, test_count_parameters=0), True),
-    "a3_hide_errors": (lambda r, c: notebook(r, {"lenet_module": prepend(HIDE_ERRORS + "\nraise RuntimeError('half done')")}),
-                       {}, scores(test_lenet_shapes=0, test_lenet_values=0), True),
+    "a2_monkeypatch": (lambda r, c: notebook(r, {"vgg_features": prepend(MONKEYPATCH)}), {},
+                       scores(test_vgg_features=0, test_sgd_update=0), True),
+    # a correct VGG body built under flipped precision flags; a count that claims to equal anything
+    "a2_lying": (lambda r, c: notebook(r, {"vgg_features": replace(BODY_DOC, BODY_DOC + FLAGS + "\n"),
+                                           "vgg_parameters": lambda s: LYING + "\n"
+                                           + replace("    return total", "    return Always(0)")(s)}, wrong=False), {},
+                 scores(test_vgg_parameters=0, test_vgg_features=0), True),
+    "a3_blank_cells": (lambda r, c: notebook(r, {"vgg_features": prepend(BLANK_LATER_CELLS)}), {},
+                       scores(test_vgg_features=0, test_sgd_update=0), True),
+    "a3_hide_errors": (lambda r, c: notebook(r, {"vgg_features": prepend(HIDE_ERRORS + "\nraise RuntimeError('half done')")}),
+                       {}, scores(test_vgg_features=0), True),
     # the graded call ends the kernel: that test and the cells after it score 0
-    "a3_exit_in_call": (lambda r, c: notebook(r, {"count_parameters": lambda s: s.replace(
-        "    return sum(", "    import os\n    os._exit(0)\n    return sum(")}, wrong=False), {},
-        scores(test_count_parameters=0), False),
+    "a3_exit_in_call": (lambda r, c: notebook(r, {"sgd_update": replace(
+        "    objective_grad = ", "    import os\n    os._exit(0)\n    objective_grad = ")}, wrong=False), {},
+        scores(test_sgd_update=0), False),
     "a4_shadow": (lambda r, c: notebook(r), SHADOW_FILES, WRONG, False),
-    "a5_outside": (lambda r, c: notebook(r, {"lenet_module": append(OUTSIDE.format(
-        refs=c / "references", root=r, course=c, assignment=ASSIGNMENT, port=HOST_LISTENER.getsockname()[1]))}),
-                   {}, WRONG, True),
-    "a6_resources": (lambda r, c: notebook(r, {"count_parameters": prepend(RESOURCES)}, wrong=False), {}, AUTO, True),
-    # hole 1 (notebook replaced by a link to a course file) and hole 2 (FIFO at the LeNet record): the
-    # record is not a regular file, so test_lenet_values scores 0; the link never reaches the writer
-    "h1_symlink": (lambda r, c: notebook(r, {"count_parameters": prepend(CLOBBER.format(victim=c / "victim.txt"))},
-                                         wrong=False), {}, scores(test_lenet_values=0), True),
-    "h2_fifo": (lambda r, c: notebook(r, {"count_parameters": prepend(FIFO_NOTEBOOK)}, wrong=False), {}, AUTO, True),
+    "a5_outside": (lambda r, c: notebook(r, {"vgg_features": append(OUTSIDE.format(
+        refs=c / "references", root=r, course=c, assignment=ASSIGNMENT, notebook=NOTEBOOK,
+        port=HOST_LISTENER.getsockname()[1]))}), {}, WRONG, True),
+    "a6_resources": (lambda r, c: notebook(r, {"sgd_update": prepend(RESOURCES)}, wrong=False), {}, AUTO, True),
+    # hole 1 (notebook replaced by a link to a course file) and hole 2 (FIFO at the record of
+    # test_vgg_features): the record is not a regular file, so test_vgg_features scores 0; the link never
+    # reaches the writer
+    "h1_symlink": (lambda r, c: notebook(r, {"sgd_update": prepend(CLOBBER.format(victim=c / "victim.txt"))},
+                                         wrong=False), {}, scores(test_vgg_features=0), True),
+    "h2_fifo": (lambda r, c: notebook(r, {"sgd_update": prepend(FIFO_NOTEBOOK)}, wrong=False), {}, AUTO, True),
     # hole 8: a blank block whose test cell also holds a hidden test; hole 6: more files than the cap
-    "h8_blank": (lambda r, c: notebook(r, {"count_parameters": lambda s: STUB}, wrong=False), MANY_FILES,
-                 scores(test_count_parameters=0), False),
+    "h8_blank": (lambda r, c: notebook(r, {"vgg_parameters": lambda s: STUB}, wrong=False), MANY_FILES,
+                 scores(test_vgg_parameters=0), False),
 }
 
 
@@ -272,9 +287,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     shutil.copytree(REPO / "autograder", root / "autograder", ignore=ignore)
     shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "solutions" / ASSIGNMENT)
     source = nbformat.read(root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    values = cell(source, "test_lenet_values")
-    values.source = values.source.replace('grading.check_module(LeNet, "ch02_lenet/lenet")', HIDDEN_LENET)
-    assert HIDDEN_LENET in values.source
+    features = cell(source, "test_vgg_features")
+    assert HIDDEN_CHECK in features.source
+    features.source = features.source.replace(HIDDEN_CHECK, HIDDEN_VGG)
     nbformat.write(source, root / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     course = root / "autograder"
     (course / "victim.txt").write_text("a course file\n")
@@ -432,9 +447,9 @@ def test_resource_limits_held(graded: tuple[Path, str]) -> None:
 def test_failure_messages_stay_clear(graded: tuple[Path, str]) -> None:
     course, _ = graded
     nb = nbformat.read(course / "autograded" / "honest_wrong" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    errors = [o for o in cell(nb, "test_lenet_values").outputs if o.output_type == "error"]
-    assert errors and "LeNet" in errors[-1].evalue and "values differ beyond" in errors[-1].evalue
-    assert "cell_done" not in cell(nb, "test_lenet_values").source  # the grader's line is not shown
+    errors = [o for o in cell(nb, "test_vgg_features").outputs if o.output_type == "error"]
+    assert errors and "vgg_features" in errors[-1].evalue and "values differ beyond" in errors[-1].evalue
+    assert "cell_done" not in cell(nb, "test_vgg_features").source  # the grader's line is not shown
 
 
 def test_other_grades_untouched_and_backed_up(graded: tuple[Path, str]) -> None:
@@ -467,6 +482,7 @@ def test_hidden_tests_stay_hidden(graded: tuple[Path, str], student: str) -> Non
     outputs = "".join(str(c.get("outputs", "")) for c in nbformat.reads(graded_nb, as_version=4).cells)
     expected = "values differ beyond" if student == "honest_wrong" else "NotImplementedError"
     assert expected in html and expected in outputs
-    for secret in ("check_module(", "check_function(", "BEGIN HIDDEN TESTS", "cell_done", "ITEM = "):
+    hidden_items = [f"{ASSIGNMENT}/{name}" for name in ("receptive_field", "vgg_parameters", "sgd_update")]
+    for secret in ("check_module(", "check_function(", "BEGIN HIDDEN TESTS", "cell_done", "ITEM = ", *hidden_items):
         assert secret not in html, secret
         assert secret not in outputs, secret

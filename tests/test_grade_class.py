@@ -3,8 +3,8 @@ checked against a serial `python -m nbgrader autograde` on SQLite; re-runs, --fo
 process, a failing student; the gradebook guard on both databases.
 
 The class is simulated (autograder/simulate.py): submissions are built from the release and the solutions
-at test time, so a rewritten assignment needs no change here. ch02_lenet is the cheapest assignment to
-grade. PostgreSQL runs from Debian's binaries (`make postgres`) as a non-root user in a temporary folder.
+at test time, so a rewritten assignment needs no change here. ch05_vgg trains nothing and grades in
+seconds. PostgreSQL runs from Debian's binaries (`make postgres`) as a non-root user in a temporary folder.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import integrity  # noqa: E402
 import pg_local  # noqa: E402
 import simulate  # noqa: E402
 
-ASSIGNMENT = "ch02_lenet"
+ASSIGNMENT = "ch05_vgg"
 STUDENTS = [f"s{i:02d}" for i in range(12)]
 
 
