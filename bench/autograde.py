@@ -3,7 +3,7 @@ process), with `python -m autograder grade --workers 2` (a LocalCluster of 2 wor
 separate Dask LocalCluster reached through its scheduler address (`--scheduler`), each on SQLite and on
 PostgreSQL, in one run; every run must give every student the same score as the serial SQLite run.
 
-    python bench/autograde.py                        # 200 students of ch02_lenet
+    python bench/autograde.py                        # 200 students of ch05_vgg
     python bench/autograde.py --students 6           # a quick look on a shared machine
     python bench/autograde.py --isolation --students 4   # serially, isolated vs unisolated kernels
 
@@ -166,7 +166,9 @@ def isolation_cost(assignment: str, n_students: int, repeats: int = 2, max_ratio
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--assignment", default="ch02_lenet")
+    parser.add_argument("--assignment", default="ch05_vgg",
+                        help="the assignment graded (default: %(default)s, which trains nothing, so the run "
+                             "measures the grading itself)")
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--isolation", action="store_true", help="isolated vs unisolated grading, serially")
