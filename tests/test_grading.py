@@ -130,13 +130,16 @@ def test_integer_and_bool_tensors_compare_exactly() -> None:
 
 
 # ---- CPU and (simulated) CUDA ----------------------------------------------------------------------------------
+_LENET_32 = 1  # the case of ch02_lenet/lenet with 32 x 32 images: the package's LeNet-5 with ReLU and max pooling
+
+
 def _lenet_case() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """The package's LeNet in float32 on the grader's stored weights and images, and the float64 reference."""
     ref = grading.load_reference("ch02_lenet/lenet")
-    case = ref["cases"][0]
+    case = ref["cases"][_LENET_32]
     names = {"conv1": "features.0", "conv2": "features.3", "fc1": "classifier.0", "fc2": "classifier.2",
              "fc3": "classifier.4"}
-    model = cnnbook.get_model("lenet5_modern").eval()
+    model = cnnbook.get_model("lenet5", act_layer=nn.ReLU, pool_layer=nn.MaxPool2d).eval()  # the 32 x 32 case
     state = {names[k.split(".")[0]] + "." + k.split(".", 1)[1]: v for k, v in case["state_dict"].items()}
     model.load_state_dict(state)
     x = case["steps"][0]["args"][0].float()
@@ -166,7 +169,7 @@ def test_cuda_branch_accepts_gpu_float32_noise_and_rejects_wrong_answers() -> No
     assert grading.compare(gpu_like, expected, dtype=torch.float32, device_type="cpu") != []
     # a wrong answer (LeNet without its last ReLU) fails on both devices
     model, _, _ = _lenet_case()
-    ref = grading.load_reference("ch02_lenet/lenet")["cases"][0]
+    ref = grading.load_reference("ch02_lenet/lenet")["cases"][_LENET_32]
     x = ref["steps"][0]["args"][0].float()
     with torch.no_grad():
         h = model.forward_features(x).flatten(1)
@@ -247,7 +250,6 @@ def test_cuda_records_are_judged_in_a_fresh_process(tmp_path: Path) -> None:
     kernel saw them) are judged by a fresh interpreter that never called enforce_numerics."""
     item = "ch02_lenet/lenet"
     ref = grading.load_reference(item)
-    _, out, expected = _lenet_case()
     assert len(ref["cases"]) >= 1
     records = tmp_path / "records"
     records.mkdir()
@@ -269,7 +271,7 @@ def test_cuda_records_are_judged_in_a_fresh_process(tmp_path: Path) -> None:
             got = lenet.eval()(case["steps"][0]["args"][0].float())
         outputs.append(got + _noise(case["steps"][0]["expected"], 3e-5))
     assert verdict(outputs) is None
-    outputs[0] = outputs[0] + _noise(expected, 3e-3)  # a wrong answer (errors 30 times the CUDA row)
+    outputs[0] = outputs[0] + _noise(ref["cases"][0]["steps"][0]["expected"], 3e-3)  # a wrong answer (errors 30 times the CUDA row)
     message = verdict(outputs)
     assert message and "values differ beyond the cuda torch.float32 tolerance" in message
     assert "numeric settings" not in message
@@ -283,10 +285,12 @@ def _clean_env() -> dict[str, str]:
 
 def test_flag_flipped_inside_a_graded_forward_is_caught() -> None:
     class Sneaky(nn.Module):
-        def __init__(self, num_classes: int = 10) -> None:
+        def __init__(self, num_classes: int = 10, image_size: int = 28) -> None:
             super().__init__()
-            self.conv1, self.conv2 = nn.Conv2d(1, 6, 3), nn.Conv2d(6, 16, 3)
-            self.fc1, self.fc2, self.fc3 = nn.Linear(576, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)
+            side = ((image_size - 4) // 2 - 4) // 2
+            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2 = nn.Linear(16 * side * side, 120), nn.Linear(120, 84)
+            self.fc3 = nn.Linear(84, num_classes)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             torch.set_float32_matmul_precision("medium")  # bf16 matmuls on the CPU
@@ -302,7 +306,7 @@ def test_flag_flipped_inside_a_graded_forward_is_caught() -> None:
 # ---- checkers ---------------------------------------------------------------------------------------------------
 def test_check_module_explains_wrong_names_and_shapes() -> None:
     with pytest.raises(grading.GradingError) as info:
-        grading.check_module(lambda num_classes: nn.Sequential(nn.Conv2d(1, 6, 5)), "ch02_lenet/lenet")
+        grading.check_module(lambda num_classes, image_size: nn.Sequential(nn.Conv2d(1, 6, 5)), "ch02_lenet/lenet")
     text = str(info.value)
     assert "missing (the exercise asks for these names): ['conv1.weight'" in text
     assert "unexpected: ['0.weight', '0.bias']" in text
@@ -475,11 +479,15 @@ def test_nbgrader_configuration() -> None:
 
 # ---- trusted grading: records written in the student's kernel, judged outside it ------------------------------
 class _LeNet(nn.Module):
-    def __init__(self, num_classes: int = 10, relu2: bool = True) -> None:
+    """ch02's LeNet: 5x5 kernels without padding, ReLU, 2x2 max-pools, for image_size x image_size images."""
+
+    def __init__(self, num_classes: int = 10, image_size: int = 28, relu2: bool = True) -> None:
         super().__init__()
         self.relu2 = relu2
-        self.conv1, self.conv2 = nn.Conv2d(1, 6, 3), nn.Conv2d(6, 16, 3)
-        self.fc1, self.fc2, self.fc3 = nn.Linear(576, 120), nn.Linear(120, 84), nn.Linear(84, num_classes)
+        side = ((image_size - 4) // 2 - 4) // 2
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2 = nn.Linear(16 * side * side, 120), nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.max_pool2d(torch.relu(self.conv1(x)), 2)
@@ -516,7 +524,7 @@ def test_trusted_judge_gives_the_same_verdict_and_message(tmp_path: Path, monkey
     ref = grading.load_reference(item)
     cases, why = _recorded(tmp_path, monkeypatch, item, lambda: grading.check_module(_LeNet, item))
     assert why == "" and grading.judge(item, "module", cases, ref) is None
-    wrong = lambda num_classes=10: _LeNet(num_classes, relu2=False)  # noqa: E731
+    wrong = lambda num_classes=10, image_size=28: _LeNet(num_classes, image_size, relu2=False)  # noqa: E731
     cases, why = _recorded(tmp_path, monkeypatch, item, lambda: grading.check_module(wrong, item))
     message = grading.judge(item, "module", cases, ref)
     with pytest.raises(grading.GradingError) as local:
@@ -534,13 +542,13 @@ class Always(int):
 
 
 def test_lying_results_and_bad_records_score_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    item = "ch02_lenet/count_parameters"
+    item = "ch02_lenet/conv_output_size"
     ref = grading.load_reference(item)
 
     class Lies(torch.Tensor):
         pass
 
-    cases, _ = _recorded(tmp_path, monkeypatch, item, lambda: grading.check_function(lambda m: Always(0), item))
+    cases, _ = _recorded(tmp_path, monkeypatch, item, lambda: grading.check_function(lambda *a, **k: Always(0), item))
     assert "got Always" in grading.judge(item, "function", cases, ref)
     assert grading.to_plain(torch.zeros(2).as_subclass(Lies)) == {"__unsupported__": "Lies"}
     records = tmp_path / "records"
@@ -579,7 +587,7 @@ def test_suspicious_constructs_are_found_in_student_cells_only() -> None:
     plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
     nb = nbformat.read(REPO / "solutions" / "ch02_lenet" / "lenet.ipynb", as_version=4)
     assert plugins.suspicious_constructs(nb) == []  # the reference solution is clean
-    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "count_parameters")
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "conv_output_size")
     answer.source += "\nget_ipython().input_transformers_post.append(lambda lines: [])"
     assert plugins.suspicious_constructs(nb)[0].startswith("an IPython hook")
 
