@@ -9,7 +9,7 @@ import torch
 
 os.environ.setdefault("CNNBOOK_OFFLINE", "1")
 
-# `make test` runs the suite on every core with pytest-xdist (-n auto --dist loadgroup). Each worker then
+# `make test` runs the suite on every core with pytest-xdist (-n auto --dist loadscope). Each worker then
 # gets its share of the cores for torch and for the kernels it starts (nbgrader, the chapters' helpers),
 # instead of every process assuming the whole machine.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
@@ -17,6 +17,12 @@ if _WORKERS > 1:
     _threads = max(1, (os.cpu_count() or 1) // _WORKERS)
     os.environ.setdefault("OMP_NUM_THREADS", str(_threads))
     torch.set_num_threads(_threads)
+
+
+@pytest.fixture(autouse=True)
+def _deterministic() -> None:
+    torch.manual_seed(0)
+
 
 # `make test` runs pytest-xdist with --dist loadscope: each test module (each class, where a module has test
 # classes) runs whole on one worker, so a module or class fixture (a graded course, a started browser, a
