@@ -25,9 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from chapters import toc_chapters  # noqa: E402 - the book's notebooks in _toc.yml order, as bench/chapters.py runs them
 READER = {"name": "myst_nb_md", "type": "plugin"}  # myst-nb's reader, registered with jupyter-cache
 
 # Seconds per chapter in budget mode on one idle core (bench/chapters.py); only the order of execution
@@ -38,22 +38,6 @@ EXPECTED_SECONDS = {
     "15_zoo": 30, "11_mobilenet": 25, "appendix_data_parallel": 20, "05_vgg": 18, "01_history": 15,
     "00_how_to_use": 13,
 }
-
-
-def book_notebooks(root: Path = ROOT) -> list[Path]:
-    """The pages of ``_toc.yml`` that are notebooks (MyST markdown with a kernelspec), in the book's order."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]] + [ch["file"] for part in toc.get("parts", []) for ch in part.get("chapters", [])]
-    pages = [root / f"{f}.md" for f in files]
-    return [p for p in pages if p.is_file() and _is_notebook(p.read_text())]
-
-
-def _is_notebook(text: str) -> bool:
-    """A MyST markdown notebook: front matter (between the first two ``---`` lines) with a kernelspec."""
-    if not text.startswith("---\n"):
-        return False
-    front = text[4:].split("\n---", 1)[0]
-    return "kernelspec" in front
 
 
 def pending(cache, pages: list[Path]) -> list[tuple[int, Path]]:  # noqa: ANN001 - jupyter_cache's cache
@@ -83,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
 
     cache = get_cache(str(args.cache))
-    todo = pending(cache, book_notebooks())
+    todo = pending(cache, toc_chapters())
     if not todo:
         print("execute_book: every chapter is in the cache already")
         return 0

@@ -13,6 +13,7 @@ collected and printed (``full_mode_fixtures.RELAX_CLAIMS``), every other error f
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -26,12 +27,11 @@ CELL_TIMEOUT = 300  # seconds per cell; the budget-mode build allows 600
 
 
 def _chapters() -> list[str]:
-    """The executed notebooks of the book, in the order of _toc.yml."""
-    import yaml
+    """The executed notebooks of the book, in the order of _toc.yml (bench/chapters.py's list)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from chapters import toc_chapters
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
-    return [f"{Path(f).name}.md" for f in files if (ROOT / f"{f}.md").read_text().startswith("---\njupytext:")]
+    return [page.name for page in toc_chapters()]
 
 
 CHAPTERS = _chapters()
