@@ -3,7 +3,8 @@
 from .conv_bn_act import *  # noqa: F401,F403  conv -> BN -> activation
 from .lrn import *  # noqa: F401,F403  local response normalisation (AlexNet)
 from .grouped_conv import *  # noqa: F401,F403  grouped convolution (AlexNet's two GPUs, ResNeXt)
-from .inception import *  # noqa: F401,F403  inception v1 module, v3 factorised blocks, auxiliary head
+from .inception import *  # noqa: F401,F403  GoogLeNet's inception module and auxiliary head, BasicConv2d
+from .inception_v3 import *  # noqa: F401,F403  Inception-v3's factorised blocks and auxiliary head
 from .residual import *  # noqa: F401,F403  basic / bottleneck blocks and their plain twins
 from .dense import *  # noqa: F401,F403  dense layer, dense block, transition
 from .squeeze_excite import *  # noqa: F401,F403  squeeze-and-excitation

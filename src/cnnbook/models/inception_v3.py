@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..layers.inception import (
-    BasicConv2d,
+from ..layers.inception import BasicConv2d
+from ..layers.inception_v3 import (
     InceptionA,
     InceptionB,
     InceptionC,
