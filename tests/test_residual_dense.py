@@ -354,3 +354,10 @@ def test_reduction_error_names_the_value() -> None:
         SqueezeExcite(64, reduction=0)
     with pytest.raises(ValueError, match=r"growth_rate must be > 0.*got 0"):
         DenseLayer(16, growth_rate=0)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121"])
+def test_an_unknown_stem_is_refused_with_the_choices(name: str) -> None:
+    """Both families share one stem check: the message names the bad value and the two stems."""
+    with pytest.raises(ValueError, match=r"stem must be one of \('imagenet', 'cifar'\).*got 'cifa'"):
+        cnnbook.get_model(name, stem="cifa")

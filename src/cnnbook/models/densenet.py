@@ -20,12 +20,10 @@ from torch import Tensor, nn
 
 from ..layers.dense import DenseBlock, Transition
 from ..registry import register_model
+from .._checks import check_stem
 from ._base import ImageClassifier, StageInfo, check_positive
 
 __all__ = ["DenseNet", "densenet121", "densenet169", "densenet201", "densenet_small"]
-
-STEMS = ("imagenet", "cifar")
-
 
 def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """Output height of a convolution or pooling: ``floor((h + 2p - k) / s) + 1``."""
@@ -172,8 +170,7 @@ def _check_config(
     if not 0.0 < compression <= 1.0:
         raise ValueError(f"compression must be in (0, 1] (the fraction of channels a transition keeps); "
                          f"got {compression!r}.")
-    if stem not in STEMS:
-        raise ValueError(f"stem must be one of {STEMS}; got {stem!r}.")
+    check_stem(stem)
 
 
 _HUANG = "Huang, Liu, van der Maaten, Weinberger 2016, Densely Connected Convolutional Networks"

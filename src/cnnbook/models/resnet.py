@@ -37,6 +37,7 @@ from ..layers.residual import (
 )
 from ..layers.squeeze_excite import SqueezeExcite
 from ..registry import register_model
+from .._checks import check_stem
 from ._base import ImageClassifier, StageInfo, check_positive
 
 __all__ = [
@@ -58,9 +59,6 @@ __all__ = [
     "resnet20_cifar",
     "plain_resnet20_cifar",
 ]
-
-STEMS = ("imagenet", "cifar")
-
 
 class ResNet(ImageClassifier):
     """Stem, stages of residual blocks, global average pooling, one fully connected layer.
@@ -200,8 +198,7 @@ def _check_config(
     for i, (n, w) in enumerate(zip(layers, widths)):
         check_positive(f"layers[{i}]", n, "blocks in a stage")
         check_positive(f"widths[{i}]", w, "channels of a stage")
-    if stem not in STEMS:
-        raise ValueError(f"stem must be one of {STEMS}; got {stem!r}.")
+    check_stem(stem)
     check_positive("num_classes", num_classes)
     check_positive("in_channels", in_channels)
 
