@@ -70,7 +70,7 @@ def touches(stmt, watched):
 
 def returns_none(stmt):
     f = stmt.value.func if isinstance(stmt.value, ast.Call) else None
-    return isinstance(f, ast.Name) and f.id in ("print", "show_figure")
+    return isinstance(f, ast.Name) and f.id in ("print", "show_figure", "display")
 
 
 def stmt_lines(lines, stmts, i, prev_end):
