@@ -134,6 +134,14 @@ def test_layer_shapes_of_every_network(name: str) -> None:
     model = cnnbook.get_model(name, **info.small_kwargs)
     rows = layer_shapes(model, info.small_input_size)
     assert rows and all(r.output_shape[0] == 1 for r in rows)
+    # The same table as torchinfo's summary (the tool the course's students meet elsewhere): every leaf
+    # layer, in order, with the same type and output shape; and the same parameter total.
+    import torchinfo
+
+    summary = torchinfo.summary(model.eval(), input_size=(1, *info.small_input_size), verbose=0)
+    theirs = [(layer.class_name, tuple(layer.output_size)) for layer in summary.summary_list if layer.is_leaf_layer]
+    assert [(r.type, tuple(r.output_shape)) for r in rows] == theirs
+    assert summary.total_params == sum(p.numel() for p in model.parameters())
 
 
 # ---- pooling windows and overlap ---------------------------------------------------------------------
