@@ -87,3 +87,33 @@ def test_plots_draw() -> None:
     assert ax.get_title() == "filters"
     fig = plot_maps(torch.rand(5, 4, 4), cols=3, title="maps")
     assert len(fig.axes) == 6
+
+
+class _Breaks(nn.Module):
+    """A model whose forward pass fails, to see what a measurement leaves behind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.conv(x)
+        raise RuntimeError("broken on purpose")
+
+
+def test_a_failing_measurement_restores_training_mode_and_removes_its_hooks() -> None:
+    """occlusion_sensitivity, feature_maps and the shared probing() leave the model as they found it."""
+    from cnnbook._probe import probing
+
+    model = _Breaks().train()
+    with pytest.raises(RuntimeError, match="on purpose"):
+        occlusion_sensitivity(model, torch.zeros(1, 8, 8), target=0)
+    assert model.training
+    with pytest.raises(RuntimeError, match="on purpose"):
+        feature_maps(model, "conv", torch.zeros(1, 1, 8, 8))
+    assert model.training and not model.conv._forward_hooks
+    handle = model.conv.register_forward_hook(lambda *_: None)
+    with pytest.raises(RuntimeError, match="on purpose"), probing(model, [handle]):
+        assert not model.training and not torch.is_grad_enabled()
+        model(torch.zeros(1, 1, 8, 8))
+    assert model.training and not model.conv._forward_hooks and torch.is_grad_enabled()

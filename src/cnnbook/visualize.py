@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ._probe import probing
+
 __all__ = [
     "filter_grid", "feature_maps", "top_activating", "occlusion_sensitivity", "project_to_input",
     "plot_filters", "plot_maps",
@@ -72,13 +74,8 @@ def feature_maps(model: nn.Module, layer: nn.Module | str, images: Tensor) -> Te
     module = _layer(model, layer)
     seen: list[Tensor] = []
     handle = module.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
-    was_training = model.training
-    try:
-        model.eval()
+    with probing(model, [handle]):
         model(images)
-    finally:
-        handle.remove()
-        model.train(was_training)
     return seen[0]
 
 
@@ -116,11 +113,9 @@ def occlusion_sensitivity(model: nn.Module, image: Tensor, target: int, patch: i
     occluded = image.expand(len(ys) * len(xs), *image.shape).clone()
     for i, (y, x) in enumerate((y, x) for y in ys for x in xs):
         occluded[i, :, y:y + patch, x:x + patch] = fill
-    was_training = model.training
-    model.eval()
-    probs = torch.cat([model(occluded[s:s + batch_size]).softmax(dim=1)[:, target]
-                       for s in range(0, len(occluded), batch_size)])
-    model.train(was_training)
+    with probing(model):  # evaluation mode, restored even if a batch fails
+        probs = torch.cat([model(occluded[s:s + batch_size]).softmax(dim=1)[:, target]
+                           for s in range(0, len(occluded), batch_size)])
     return probs.view(len(ys), len(xs))
 
 
@@ -133,15 +128,10 @@ def project_to_input(model: nn.Module, layer: nn.Module | str, image: Tensor, ch
     module = _layer(model, layer)
     seen: list[Tensor] = []
     handle = module.register_forward_hook(lambda _m, _i, out: seen.append(out))
-    was_training = model.training
     x = image.detach()[None].clone().requires_grad_(True)
-    try:
-        model.eval()
+    with probing(model, [handle], grad=True):
         model(x)
         (grad,) = torch.autograd.grad(seen[0][0, channel].max(), x)
-    finally:
-        handle.remove()
-        model.train(was_training)
     return grad[0]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._probe import model_device, probing
 from .layer_rows import _PRIMITIVE, _describe, _is_conv_unit
 
 __all__ = ["Node", "block_graph"]
@@ -54,15 +55,8 @@ def _traced_nodes(block: nn.Module, input_size: tuple[int, int, int]) -> dict[st
 
     graph = Tracer().trace(block)
     module = fx.GraphModule(block, graph)
-    was_training = block.training
-    block.eval()
-    try:
-        with torch.no_grad():
-            parameter = next(block.parameters(), None)
-            device = parameter.device if parameter is not None else torch.device("cpu")
-            ShapeProp(module).propagate(torch.zeros(1, *input_size, device=device))
-    finally:
-        block.train(was_training)
+    with probing(block):
+        ShapeProp(module).propagate(torch.zeros(1, *input_size, device=model_device(block)))
     nodes: dict[str, Node] = {}
     alias: dict[str, str] = {}  # nodes not drawn (getattr, flatten, ...) stand for their input
     for n in graph.nodes:

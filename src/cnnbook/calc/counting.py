@@ -19,8 +19,10 @@ from typing import Sequence
 
 import torch
 from torch import nn
+
 from torch.utils.flop_counter import FlopCounterMode
 
+from .._probe import model_device, probing
 from .shapes import _first_tensor, resolve_model
 
 __all__ = ["LayerCost", "count_parameters", "count_mult_adds", "layer_table", "format_layer_table"]
@@ -60,17 +62,8 @@ def _forward_once(
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(pre))
         handles.append(module.register_forward_hook(post))
-    was_training = model.training
-    model.eval()
-    try:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        with torch.no_grad(), counter:
-            model(torch.zeros(1, *size, device=device))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    with probing(model, handles), counter:
+        model(torch.zeros(1, *size, device=model_device(model)))
     return [(m, shapes[id(m)]) for m in starts]
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._probe import model_device, probing
+
 __all__ = ["Row", "layer_rows", "describe_rows"]
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
@@ -203,17 +205,8 @@ def _trace_calls(
             widths.clear()
 
         handles.append(unit.register_forward_hook(hook))
-    was_training = model.training
-    try:
-        parameter = next(model.parameters(), None)
-        device = parameter.device if parameter is not None else torch.device("cpu")
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *input_size, device=device))
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    with probing(model, handles):
+        model(torch.zeros(1, *input_size, device=model_device(model)))
     return calls
 
 

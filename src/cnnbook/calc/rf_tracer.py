@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from .._probe import model_device, probing
+
 from .rf_rules import (_AXES, _IMAGE, _RULES, Layer, _adaptive_pool, _arg, _clip_cover, _Field, _hw, _layout_axes,
                        _pair, _union)
 from .rf_rows import Region, RFRow, _equivalent_layer, _row
@@ -212,24 +214,13 @@ class _Tracer(TorchFunctionMode):
         for module in self.model.modules():
             handles.append(module.register_forward_pre_hook(self.pre_hook))
             handles.append(module.register_forward_hook(self.post_hook))
-        try:
-            with self:
-                self.model(x)
-        finally:
-            for handle in handles:
-                handle.remove()
+        with probing(self.model, handles, grad=self.probe), self:  # the probe back-propagates to x
+            self.model(x)
 
 
 def _trace(model: nn.Module, size: Sequence[int]) -> _Tracer:
     tracer = _Tracer(model)
-    was_training = model.training
-    model.eval()
-    try:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        dtype = param.dtype if param is not None else torch.float32
-        with torch.no_grad():
-            tracer.run(torch.zeros(1, *size, device=device, dtype=dtype))
-    finally:
-        model.train(was_training)
+    param = next(model.parameters(), None)
+    dtype = param.dtype if param is not None else torch.float32
+    tracer.run(torch.zeros(1, *size, device=model_device(model), dtype=dtype))  # evaluation mode, no autograd
     return tracer

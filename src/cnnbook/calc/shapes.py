@@ -19,6 +19,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from .._probe import model_device, probing
+
 __all__ = ["LayerShape", "conv_output_size", "pool_output_size", "smallest_input_side", "layer_shapes",
            "format_shape_table"]
 
@@ -187,17 +189,8 @@ def layer_shapes(model: nn.Module | str, input_size: Sequence[int] | None = None
     for name, module in model.named_modules():
         if name and not any(True for _ in module.children()):
             handles.append(module.register_forward_hook(hook(name)))
-    was_training = model.training
-    model.eval()
-    try:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        with torch.no_grad():
-            model(torch.zeros(1, *size, device=device))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    with probing(model, handles):
+        model(torch.zeros(1, *size, device=model_device(model)))
     return rows
 
 
