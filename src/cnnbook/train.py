@@ -92,18 +92,14 @@ def _default_loss(output: Any, target: Tensor) -> Tensor:
 def aux_loss(weight: float = 0.3) -> Callable[[Any, Tensor], Tensor]:
     """Loss for networks with auxiliary classifiers: main loss + ``weight`` x each auxiliary loss.
 
-    GoogLeNet (Szegedy et al. 2014) weights its two auxiliary losses by 0.3 during training.
+    GoogLeNet (Szegedy et al. 2014) weights its two auxiliary losses by 0.3 during training. The rule is
+    :func:`cnnbook.models.googlenet_loss`'s, the one implementation; this only fixes its weight, for
+    ``fit(..., loss_fn=aux_loss(0.3))``.
     """
+    from .models.googlenet import googlenet_loss  # imported here: models import nothing from train
 
     def loss(output: Any, target: Tensor) -> Tensor:
-        if not isinstance(output, (tuple, list)):
-            return F.cross_entropy(output, target)
-        main, *aux = output
-        total = F.cross_entropy(main, target)
-        for logits in aux:
-            if logits is not None:
-                total = total + weight * F.cross_entropy(logits, target)
-        return total
+        return googlenet_loss(output, target, aux_weight=weight)
 
     return loss
 
