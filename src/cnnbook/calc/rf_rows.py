@@ -8,7 +8,7 @@ from typing import Any, NamedTuple, Sequence
 
 from torch import Tensor
 
-from .rf_rules import Layer, Pair, _channels, _Field, _hw
+from .rf_rules import Layer, Pair, _channels, _Field, _hw, _pair
 
 __all__ = ["RFRow", "Region", "input_region", "format_rf_table"]
 
@@ -23,10 +23,6 @@ def _collapse(pair: Sequence[float], as_float: bool = False) -> Any:
     else:
         values = [round(v, 6) + 0.0 for v in values]
     return values[0] if values[0] == values[1] else tuple(values)
-
-
-def _as_pair(value: Any) -> Pair:
-    return (float(value[0]), float(value[1])) if isinstance(value, tuple) else (float(value), float(value))
 
 
 class Region(NamedTuple):
@@ -67,15 +63,15 @@ class RFRow:
 
     @property
     def size_hw(self) -> Pair:
-        return _as_pair(self.size)
+        return _pair(self.size)
 
     @property
     def jump_hw(self) -> Pair:
-        return _as_pair(self.jump)
+        return _pair(self.jump)
 
     @property
     def start_hw(self) -> Pair:
-        return _as_pair(self.start)
+        return _pair(self.start)
 
 
 def _row(name: str, kind: str, layer: Layer, field: _Field, out: Tensor) -> RFRow:
