@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..layers.conv_bn_act import ConvBNAct
 from ..layers.convnext_block import ConvNeXtBlock, LayerNorm2d
 from ..registry import register_model
+from ..calc.shapes import smallest_input_side
 from ._base import ImageClassifier, StageInfo, check_positive
 
 __all__ = ["ConvNeXtStage", "CONVNEXT_TINY", "ConvNeXt", "convnext_tiny"]
@@ -93,7 +94,7 @@ class ConvNeXt(ImageClassifier):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(norm(last), nn.Flatten(1), nn.Linear(last, num_classes))
         # the 4x4 stem needs 4 pixels; each unpadded 2x2 downsampling needs 2 on its input
-        self.min_input_size = 4 * 2 ** sum(s.out_channels is not None for s in stages)
+        self.min_input_size = smallest_input_side(self.features)
         for m in self.modules():  # torchvision's initialisation: truncated normal, std 0.02
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.trunc_normal_(m.weight, std=0.02)

@@ -21,28 +21,10 @@ from torch import Tensor, nn
 from ..layers.dense import DenseBlock, Transition
 from ..registry import register_model
 from .._checks import check_stem
+from ..calc.shapes import smallest_input_side
 from ._base import ImageClassifier, StageInfo, check_positive
 
 __all__ = ["DenseNet", "densenet121", "densenet169", "densenet201", "densenet_small"]
-
-def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output height of a convolution or pooling: ``floor((h + 2p - k) / s) + 1``."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def _min_input_size(layers: Sequence[tuple[int, int, int]]) -> int:
-    """Smallest H for which every (kernel, stride, padding) layer in turn leaves at least one row."""
-    size = 1
-    while True:
-        h = size
-        for kernel, stride, padding in layers:
-            h = _out_size(h, kernel, stride, padding)
-            if h < 1:
-                break
-        else:
-            return size
-        size += 1
-
 
 class DenseNet(ImageClassifier):
     """Stem, dense blocks and transitions, final BN, ReLU, global average pooling, classifier.
@@ -82,7 +64,7 @@ class DenseNet(ImageClassifier):
         self.growth_rate = growth_rate
         self.block_config = tuple(block_config)
 
-        self.features, stride, size_layers = _stem(stem, in_channels, num_init_features)
+        self.features, stride = _stem(stem, in_channels, num_init_features)
         self.feature_info = [StageInfo("features.relu0", num_init_features, stride)]
         if stem == "imagenet":
             stride *= 2  # pool0
@@ -99,12 +81,11 @@ class DenseNet(ImageClassifier):
             self.features.add_module(f"transition{i + 1}", transition)  # H/2, W/2, theta * channels
             channels = transition.out_channels
             stride *= 2
-            size_layers.append((2, 2, 0))
 
         self.features.add_module("norm5", nn.BatchNorm2d(channels))
         self.feature_info.append(StageInfo("features.norm5", channels, stride))
         self.classifier = nn.Linear(channels, num_classes)
-        self.min_input_size = _min_input_size(size_layers)  # 29 for the ImageNet stem with 3 transitions
+        self.min_input_size = smallest_input_side(self.features)  # 29 for the ImageNet stem with 3 transitions
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -132,8 +113,8 @@ class DenseNet(ImageClassifier):
         return self.classifier(x)                # N x num_classes
 
 
-def _stem(stem: str, in_channels: int, channels: int) -> tuple[nn.Sequential, int, list[tuple[int, int, int]]]:
-    """The stem, its stride at ``relu0`` and the (kernel, stride, padding) of its layers."""
+def _stem(stem: str, in_channels: int, channels: int) -> tuple[nn.Sequential, int]:
+    """The stem and its stride at ``relu0``."""
     if stem == "imagenet":
         layers = OrderedDict([
             ("conv0", nn.Conv2d(in_channels, channels, kernel_size=7, stride=2, padding=3, bias=False)),
@@ -141,13 +122,13 @@ def _stem(stem: str, in_channels: int, channels: int) -> tuple[nn.Sequential, in
             ("relu0", nn.ReLU(inplace=True)),
             ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
         ])
-        return nn.Sequential(layers), 2, [(7, 2, 3), (3, 2, 1)]
+        return nn.Sequential(layers), 2
     layers = OrderedDict([
         ("conv0", nn.Conv2d(in_channels, channels, kernel_size=3, stride=1, padding=1, bias=False)),
         ("norm0", nn.BatchNorm2d(channels)),
         ("relu0", nn.ReLU(inplace=True)),
     ])
-    return nn.Sequential(layers), 1, [(3, 1, 1)]
+    return nn.Sequential(layers), 1
 
 
 def _check_config(

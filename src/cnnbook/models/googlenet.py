@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ..layers.inception import BasicConv2d, InceptionAux, InceptionModule
 from ..registry import register_model
+from ..calc.shapes import smallest_input_side
 from ._base import ImageClassifier, StageInfo, check_positive, imagenet_to_google_scaling, trunc_normal_init
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "GOOGLENET_CFG", "googlenet", "googlenet_loss"]
@@ -99,9 +100,6 @@ class GoogLeNet(ImageClassifier):
         self.num_classes = num_classes
         self.aux_logits = aux_logits
         self.transform_input = transform_input
-        # 15 is the smallest side that leaves every map non-empty: 15 -> 8 -> 4 -> 2 -> 1 (maxpool3) -> 1.
-        # At 14 the stem gives 1x1 at stage 3, and maxpool3 (3x3, no padding) has nothing to pool.
-        self.min_input_size = 15
         self.width_divisor = width_divisor
         self.branch3_kernel = branch3_kernel
         w = self._width
@@ -144,6 +142,9 @@ class GoogLeNet(ImageClassifier):
             StageInfo("inception4e", self.inception4e.out_channels, 16),
             StageInfo("inception5b", width, 32),
         ]
+        # 15: 15 -> 8 -> 4 -> 2 -> 1 (maxpool3) -> 1; at 14 the map is 1x1 before maxpool3 (3x3, no padding).
+        # Every path inside an inception module keeps the side, so the layers can be taken as one chain.
+        self.min_input_size = smallest_input_side(self)
         if init_weights:
             self._init_weights()
 

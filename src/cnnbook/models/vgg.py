@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import register_model
+from ..calc.shapes import smallest_input_side
 from ._base import ImageClassifier, StageInfo, check_positive
 from .._checks import check_dropout
 
@@ -109,7 +110,7 @@ class VGG(ImageClassifier):
         self.in_channels = convs[0].in_channels
         self.num_classes = num_classes
         self.feature_info = self._stages(features)
-        self.min_input_size = 2 ** len(self.feature_info)  # each 2x2 pooling halves the side: 32 for 5 poolings
+        self.min_input_size = smallest_input_side(features)  # each 2x2 pooling halves the side: 32 for 5 poolings
         last_channels = convs[-1].out_channels
         self.features = features
         self.avgpool = nn.AdaptiveAvgPool2d((avgpool_size, avgpool_size))
