@@ -19,15 +19,12 @@ from ._base import MODE_ENV, Control, TeachingWidget, display_mode
 from .cost_ratio import CostRatios, cost_ratios
 from .pooling import PoolingOverlap, pooling_overlap
 from .receptive_field import ReceptiveField, receptive_field
-from .static import save_html, standalone_page
 
 __all__ = [
     "pooling_overlap",
     "receptive_field",
     "cost_ratios",
     "display_mode",
-    "save_html",
-    "standalone_page",
     "MODE_ENV",
     "Control",
     "TeachingWidget",

@@ -14,8 +14,6 @@
 
 Everything is inline, so the page needs no file in ``_static``, no kernel and no network. Every
 widget of a page carries the CSS and the script; the script defines ``window.cnnbookWidgets`` once.
-``standalone_page`` wraps widgets into a complete HTML document (used by the browser tests, and
-handy to share one widget as a file).
 """
 
 from __future__ import annotations
@@ -27,12 +25,12 @@ import itertools
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._base import TeachingWidget
 
-__all__ = ["ASSETS", "asset", "json_for_script", "static_html", "standalone_page", "save_html"]
+__all__ = ["ASSETS", "asset", "json_for_script", "static_html"]
 
 ASSETS = Path(__file__).with_name("assets")
 _ids = itertools.count(1)
@@ -80,22 +78,3 @@ def static_html(widget: "TeachingWidget", png_base64: str | None = None) -> str:
         f"<script>\n{asset('widgets.js')}\nwindow.cnnbookWidgets.mount(document.getElementById(\"{uid}\"));\n</script>\n"
         f"</div>"
     )
-
-
-def standalone_page(widgets: Sequence["TeachingWidget"], title: str = "cnnbook widgets") -> str:
-    """A complete HTML document holding ``widgets`` one after the other."""
-    body = "\n".join(w.to_html() for w in widgets)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{html.escape(title)}</title>\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "</head>\n<body style=\"font-family: sans-serif; max-width: 60rem; margin: 1rem auto;\">\n"
-        f"<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
-    )
-
-
-def save_html(widgets: Sequence["TeachingWidget"], path: str | Path, title: str = "cnnbook widgets") -> Path:
-    """Write ``standalone_page`` to ``path`` and return it."""
-    path = Path(path)
-    path.write_text(standalone_page(widgets, title), encoding="utf-8")
-    return path
