@@ -286,26 +286,8 @@ def test_zfnet_larger_variant_is_a_layout_change() -> None:
 # ---- minimum input sizes -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", cnnbook.list_models(task="classification"))
-def test_min_input_size_is_exact(name: str) -> None:
-    """Every registered classifier (taken from the registry, so a new one is covered): the smallest side it
-    reports works, one pixel less fails in check_input with the size in the message, and in the layers too.
-    A network with a fixed input size (LeNet-5) accepts that size and refuses one pixel less."""
-    info = cnnbook.get_model_info(name)
-    model = cnnbook.get_model(name, **(info.small_kwargs or {})).eval()
-    channels = model.in_channels
-    fixed = getattr(model, "fixed_input_size", None)
-    side = fixed[0] if fixed else model.min_input_size
-    with torch.no_grad():
-        assert model(torch.randn(1, channels, side, side)).shape == (1, model.num_classes)
-        with pytest.raises(ValueError, match=f"{side}, {side}\\)" if fixed else f"at least {side}x{side}"):
-            model(torch.randn(1, channels, side - 1, side - 1))
-        if not fixed:  # LeNet's layers run on any size; its first dense layer is what fixes 32 x 32
-            with pytest.raises(RuntimeError):
-                model.forward_features(torch.randn(1, channels, side - 1, side - 1))
-
-
 def test_alexnet_min_input_size_is_torchvisions() -> None:
+    """(Exactness for every registered network: tests/test_models.py.)"""
     assert _structure("alexnet").min_input_size == 63  # torchvision's AlexNet min_size
 
 

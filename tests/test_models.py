@@ -213,8 +213,11 @@ def test_min_input_size_is_exact(name: str) -> None:
     info = cnnbook.get_model_info(name)
     model = cnnbook.get_model(name, **info.small_kwargs).eval()
     c = info.small_input_size[0]
-    if getattr(model, "fixed_input_size", None) is not None:  # LeNet: exactly 32x32
+    if getattr(model, "fixed_input_size", None) is not None:  # LeNet: exactly 32x32, and not one pixel less
         assert model.min_input_size <= min(model.fixed_input_size)
+        side = model.fixed_input_size[0]
+        with torch.no_grad(), pytest.raises(ValueError, match=f"{side}, {side}"):
+            model(torch.randn(1, c, side - 1, side - 1))
         return
     side = model.min_input_size
     with torch.no_grad():
