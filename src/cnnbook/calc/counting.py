@@ -19,7 +19,6 @@ from typing import Sequence
 
 import torch
 from torch import nn
-
 from torch.utils.flop_counter import FlopCounterMode
 
 from .._probe import model_device, probing

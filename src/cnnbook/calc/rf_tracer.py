@@ -17,7 +17,6 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from .._probe import model_device, probing
-
 from .rf_rules import (_AXES, _IMAGE, _RULES, Layer, _adaptive_pool, _arg, _clip_cover, _Field, _hw, _layout_axes,
                        _pair, _union)
 from .rf_rows import Region, RFRow, _equivalent_layer, _row

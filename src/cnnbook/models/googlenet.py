@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..calc.shapes import smallest_input_side
 from ..layers.inception import BasicConv2d, InceptionAux, InceptionModule
 from ..registry import register_model
-from ..calc.shapes import smallest_input_side
 from ._base import ImageClassifier, StageInfo, check_positive, imagenet_to_google_scaling, trunc_normal_init
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "GOOGLENET_CFG", "googlenet", "googlenet_loss"]
