@@ -54,3 +54,17 @@ def test_required_pins() -> None:
     assert ours["torchvision"] == "torchvision==0.29.1"
     assert ours["jupyter-book"].endswith("<2")
     assert "<0.10" in ours["nbgrader"]
+
+
+def test_no_slow_rfc3987_grammar_in_the_environment() -> None:
+    """jsonschema below 4.25: its format-nongpl extra would install rfc3987-syntax, which every process that
+    imports nbformat (each nbgrader autograde, each book build) then spends seconds compiling a grammar for."""
+    import importlib.metadata as md
+    import importlib.util
+
+    assert "<4.25" in _pyproject_requirements()["jsonschema"]
+    major, minor = (int(x) for x in md.version("jsonschema").split(".")[:2])
+    assert (major, minor) < (4, 25), f"jsonschema {md.version('jsonschema')} is installed; run `make venv` again"
+    assert importlib.util.find_spec("rfc3987_syntax") is None, (
+        "rfc3987-syntax is installed (left from an older environment): `pip uninstall rfc3987-syntax`, "
+        "or delete .venv and run `make venv`")
