@@ -265,13 +265,18 @@ def load_mnist(image_size: int = 28, train_size: int | None = None, test_size: i
         train, test = _subset(*train, train_size, 0), _subset(*test, test_size, 1)
         return _bundle("scikit-learn digits", "MNIST", f"offline fallback: {found}", train, test, DIGIT_CLASSES,
                        image_size, fallback=True, transform=transform)
+    return _grey_28_bundle("MNIST", found, DIGIT_CLASSES, image_size, train_size, test_size, transform)
+
+
+def _grey_28_bundle(name: str, found: tuple, classes: list[str], image_size: int, train_size: int,
+                    test_size: int, transform: Callable[[Tensor], Tensor] | None) -> DataBundle:
+    """The bundle of a real 28x28 grey data set torchvision read (MNIST, Fashion-MNIST): subsets, padding."""
     train_set, test_set, how = found
     train = _subset(_as_uint8(train_set.data, False), train_set.targets.long(), train_size, 0)
     test = _subset(_as_uint8(test_set.data, False), test_set.targets.long(), test_size, 1)
     if image_size > 28:
         train, test = (_pad_to(train[0], image_size), train[1]), (_pad_to(test[0], image_size), test[1])
-    return _bundle("MNIST", "MNIST", how, train, test, DIGIT_CLASSES, image_size, fallback=False,
-                   transform=transform)
+    return _bundle(name, name, how, train, test, classes, image_size, fallback=False, transform=transform)
 
 
 def load_fashion_mnist(image_size: int = 28, train_size: int | None = None, test_size: int | None = None,
@@ -292,13 +297,7 @@ def load_fashion_mnist(image_size: int = 28, train_size: int | None = None, test
         train, test = _shapes_arrays(train_size, test_size, image_size, channels=1, seed=0)
         return _bundle("generated grey shapes", "Fashion-MNIST", reason, train, test,
                        SHAPE_CLASSES, image_size, fallback=True, transform=transform)
-    train_set, test_set, how = found
-    train = _subset(_as_uint8(train_set.data, False), train_set.targets.long(), train_size, 0)
-    test = _subset(_as_uint8(test_set.data, False), test_set.targets.long(), test_size, 1)
-    if image_size > 28:
-        train, test = (_pad_to(train[0], image_size), train[1]), (_pad_to(test[0], image_size), test[1])
-    return _bundle("Fashion-MNIST", "Fashion-MNIST", how, train, test, FASHION_CLASSES, image_size, fallback=False,
-                   transform=transform)
+    return _grey_28_bundle("Fashion-MNIST", found, FASHION_CLASSES, image_size, train_size, test_size, transform)
 
 
 def _cifar10_reader() -> Any:
