@@ -8,6 +8,15 @@ arithmetic for deep learning*): a window of ``kernel`` taps, ``dilation`` apart,
 
 :func:`layer_shapes` runs a network once (batch 1, eval mode, no gradients) and records the output
 shape of every leaf module, which :func:`format_shape_table` prints the way d2l's shape walkthroughs do.
+
+Why not ``torchinfo.summary``, which students meet in most PyTorch code and which the chapters print
+beside our tables: the rows here are plain records (name, type, shape) that the calculators, the
+diagrams and the tests consume, from a forward hook on each leaf module, the same few lines a student
+can read in this file. torchinfo's rows are nested ``LayerInfo`` objects built for display, and its
+mult-adds follow another convention (one addition per bias, and the normalisation layers counted),
+where the book's come from ``FlopCounterMode`` (:mod:`cnnbook.calc.counting`). The two agree on what they
+share: tests/test_calc_shapes_pooling.py checks, for every registered network, that this table has
+torchinfo's leaf layers, types and output shapes, and the same parameter total.
 """
 
 from __future__ import annotations
