@@ -37,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--export", type=Path, default=Path("grades.csv"),
                    help="CSV written by `nbgrader export` at the end, relative to the course (default: grades.csv)")
     g.add_argument("--timeout", type=float, default=3600, help="seconds per student before it counts as failed")
+    g.add_argument("--chunk", type=int, default=None,
+                   help="students graded by one nbgrader process (default: about three chunks per worker, "
+                        "at most 25 students)")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
 
@@ -45,10 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.workers < 1:
         parser().error("--workers must be at least 1")
+    if args.chunk is not None and args.chunk < 1:
+        parser().error("--chunk must be at least 1")
     try:
         summary = grade_class(args.course, args.assignment, workers=args.workers, scheduler=args.scheduler,
                               db_url=args.db_url, force=args.force, students=args.student, export=args.export,
-                              timeout=args.timeout, progress=sys.stderr.isatty() or not args.json)
+                              timeout=args.timeout, chunk=args.chunk, progress=sys.stderr.isatty() or not args.json)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,16 +1,21 @@
-"""Grade a whole class in parallel: one nbgrader autograde process per student, run by dask.distributed.
+"""Grade a whole class in parallel: chunks of students, each graded by nbgrader's autograde in one process,
+run by dask.distributed.
 
 ``python -m autograder grade ASSIGNMENT`` (``__main__.py``) calls :func:`grade_class`, which
 
 1. lists the students who handed in (``submitted/<student>/<assignment>/``) and skips those already graded
    by an earlier batch (a marker in ``grading_state/<assignment>/``) unless ``force``;
 2. backs the gradebook up once (kind "batch", never rotated out by per-student runs) and snapshots it;
-3. runs :func:`grade_one` for every other student with ``client.map`` on a Dask cluster: a LocalCluster of
-   ``workers`` processes on this machine, or the cluster whose scheduler is at ``scheduler``. Each call
-   runs nbgrader's own ``nbgrader autograde ASSIGNMENT --student=ID --force`` and returns an
-   :class:`Outcome`; a failure (nbgrader error, timeout, a killed process or worker) is an Outcome too, so
-   one student never stops the batch. The marker is written only after nbgrader finished, so a worker
-   killed mid-student leaves no marker and the next run grades that student again;
+3. splits the other students into chunks and runs :func:`grade_chunk` on each with ``client.map`` on a
+   Dask cluster: a LocalCluster of ``workers`` processes on this machine, or the cluster whose scheduler
+   is at ``scheduler``. A chunk is one process (grade_students.py) that runs nbgrader's own
+   ``AutogradeApp``, as ``nbgrader autograde ASSIGNMENT --student=ID --force`` does, for each of its
+   students in turn: the start-up of an nbgrader process (imports of nbgrader, torch and the plugins,
+   manifest checks; several seconds of CPU) is paid once per chunk, not once per student. Each student
+   gives an :class:`Outcome`; a failure (nbgrader error, timeout, a killed process or worker) is an
+   Outcome too, and when the process dies on a student, the rest of its chunk is graded in a new process,
+   so one student never stops the batch. A student's marker is written as soon as nbgrader finished it,
+   so a process or worker killed mid-chunk loses no finished grade, and the next run grades the rest;
 4. reports changes to the gradebook outside the batch (integrity.py) and exports every grade to CSV with
    ``nbgrader export``.
 
@@ -23,11 +28,14 @@ PostgreSQL (``db_url``), which takes concurrent writers as they come.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +48,8 @@ import integrity  # noqa: E402
 from db_snapshots import BACKUP_FOLDER, GradebookUnreadable, backup, default_url, scores, sqlite_path  # noqa: E402
 
 STATE = "grading_state"
-LOCK_RETRIES = 3
+DRIVER = HERE / "grade_students.py"  # grades one chunk of students in one process
+BEGIN, DONE = "@@begin ", "@@done "  # grade_students.py's result lines
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.@+-]+$")  # nbgrader reads --student as a glob: no * ? [ ]
 
 
@@ -52,7 +61,7 @@ class Outcome:
     seconds: float = 0.0
     flagged: bool = False  # FlagForReview marked a notebook for manual review
     message: str = ""  # why it failed, or the integrity guard's errors
-    attempts: int = 0
+    attempts: int = 0  # nbgrader runs for this student (SQLite's "database is locked" is retried)
 
 
 @dataclass
@@ -93,43 +102,95 @@ def submitted_students(course: Path, assignment: str) -> list[str]:
     return sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}") if p.is_dir())
 
 
-def grade_one(student: str, course: str, assignment: str, env: dict[str, str], timeout: float) -> Outcome:
-    """Autograde one student with nbgrader's own command; every failure is returned, never raised."""
-    t0 = time.perf_counter()
-    if not SAFE_ID.match(student):
-        return Outcome(student, "failed", message=f"student id {student!r} has characters nbgrader reads as a "
-                                                  "glob pattern; rename the submission folder")
-    nbgrader = Path(sys.executable).parent / "nbgrader"
-    cmd = [str(nbgrader), "autograde", assignment, f"--student={student}", "--force"]
-    for attempt in range(1, LOCK_RETRIES + 1):
-        try:
-            proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return Outcome(student, "failed", time.perf_counter() - t0, message=f"timed out after {timeout:.0f} s",
-                           attempts=attempt)
-        except OSError as exc:
-            return Outcome(student, "failed", time.perf_counter() - t0, message=str(exc), attempts=attempt)
-        if proc.returncode != 0 and "database is locked" in proc.stderr and attempt < LOCK_RETRIES:
-            continue
-        break
-    seconds = time.perf_counter() - t0
-    guard = [ln.split("[integrity] ", 1)[1] for ln in proc.stderr.splitlines() if "[integrity] ERROR" in ln]
-    if proc.returncode != 0:
-        return Outcome(student, "failed", seconds, message=_reason(proc), attempts=attempt)
+def write_marker(course: Path, assignment: str, student: str, seconds: float) -> None:
+    """The student's grade is in the gradebook: written atomically, so a marker exists only for a finished one."""
     path = marker(Path(course), assignment, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({"graded_at": time.time(), "seconds": seconds}))
-    tmp.replace(path)  # atomic: a marker exists only for a finished student
-    return Outcome(student, "graded", seconds, flagged="FLAGGED FOR MANUAL REVIEW" in proc.stderr,
-                   message="; ".join(guard), attempts=attempt)
+    tmp.replace(path)
 
 
-def _reason(proc: subprocess.CompletedProcess) -> str:
-    if proc.returncode < 0:
-        return f"nbgrader was killed by signal {-proc.returncode}"
-    errors = [ln.strip() for ln in proc.stderr.splitlines() if "ERROR" in ln or "Error" in ln]
-    return (errors[0] if errors else proc.stderr.strip()[-300:] or f"exit status {proc.returncode}")[:300]
+def grade_chunk(students: list[str], course: str, assignment: str, env: dict[str, str],
+                timeout: float) -> list[Outcome]:
+    """Autograde ``students`` with nbgrader's own autograde, one process for the chunk (grade_students.py).
+
+    Every failure is an Outcome, never an exception. A student over ``timeout`` seconds, or whose process
+    dies, fails; the students after it are graded in a new process.
+    """
+    outcomes = [Outcome(s, "failed", message=f"student id {s!r} has characters nbgrader reads as a glob "
+                                             "pattern; rename the submission folder")
+                for s in students if not SAFE_ID.match(s)]
+    left = [s for s in students if SAFE_ID.match(s)]
+    while left:
+        done, problem = _grade_in_one_process(left, Path(course), assignment, env, timeout)
+        if not done:  # the process ended before its first student: a retry would end the same way
+            return outcomes + [Outcome(s, "failed", message=problem) for s in left]
+        outcomes += done
+        finished = {o.student for o in done}
+        left = [s for s in left if s not in finished]
+    return outcomes
+
+
+def _grade_in_one_process(students: list[str], course: Path, assignment: str, env: dict[str, str],
+                          timeout: float) -> tuple[list[Outcome], str]:
+    """Run grade_students.py for ``students`` until it ends or a student runs over ``timeout``; the
+    outcomes of the students it reached, and why it ended early when it reached none."""
+    with tempfile.TemporaryDirectory(prefix="cnnbook-chunk-") as tmp:
+        results, errors = Path(tmp) / "results", Path(tmp) / "stderr"
+        results.touch()
+        cmd = [sys.executable, str(DRIVER), "--results", str(results), assignment, *students]
+        with open(errors, "w") as err:
+            try:
+                proc = subprocess.Popen(cmd, cwd=course, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            except OSError as exc:
+                return [], f"could not start the grading process: {exc}"
+            outcomes, current, since, timed_out = [], None, time.monotonic(), False
+            with open(results) as feed:
+                while True:
+                    ended = proc.poll() is not None
+                    for line in feed.readlines():  # whole lines only: each is written with one write()
+                        if line.startswith(BEGIN):
+                            current, since = line[len(BEGIN):].strip(), time.monotonic()
+                        elif line.startswith(DONE):
+                            outcomes.append(_outcome(json.loads(line[len(DONE):])))
+                            current = None
+                    if ended:
+                        break
+                    if current is not None and time.monotonic() - since > timeout:
+                        timed_out = True
+                        _stop(proc)
+                    time.sleep(0.2)
+        why = f"timed out after {timeout:.0f} s" if timed_out else _reason(proc.returncode, errors.read_text())
+        if current is not None:  # begun, never done: this student is the one the process died on
+            outcomes.append(Outcome(current, "failed", time.monotonic() - since, message=why, attempts=1))
+    return outcomes, why
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the process, its kernel and whatever the kernel started
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _outcome(record: dict) -> Outcome:
+    log = record["log"]
+    if not record["ok"]:
+        return Outcome(record["student"], "failed", record["seconds"], message=_reason(1, log),
+                       attempts=record["attempts"])
+    guard = [ln.split("[integrity] ", 1)[1] for ln in log.splitlines() if "[integrity] ERROR" in ln]
+    return Outcome(record["student"], "graded", record["seconds"], flagged="FLAGGED FOR MANUAL REVIEW" in log,
+                   message="; ".join(guard), attempts=record["attempts"])
+
+
+def _reason(returncode: int | None, stderr: str) -> str:
+    if returncode is not None and returncode < 0:
+        return f"nbgrader was killed by signal {-returncode}"
+    errors = [ln.strip() for ln in stderr.splitlines() if "ERROR" in ln or "Error" in ln]
+    return (errors[0] if errors else stderr.strip()[-300:] or f"exit status {returncode}")[:300]
 
 
 def prepare_sqlite(url: str) -> str:
@@ -153,9 +214,25 @@ def _client(workers: int, scheduler: str | None):
     return Client(cluster)
 
 
+def chunks(students: list[str], workers: int, size: int | None = None) -> list[list[str]]:
+    """Consecutive chunks of ``size`` students, each graded by one process.
+
+    By default a chunk holds enough students to pay for its process's start-up (up to 8, or all of a
+    worker's share of a small class), about three chunks per worker in a large class (so a slow chunk at
+    the end keeps few workers waiting), and at most 25 students.
+    """
+    n, workers = len(students), max(1, workers)
+    if size is None:
+        size = min(25, max(math.ceil(n / (3 * workers)), min(8, math.ceil(n / workers)), 1))
+    if size < 1:
+        raise ValueError(f"a chunk holds at least one student; got {size}")
+    return [students[i:i + size] for i in range(0, n, size)]
+
+
 def grade_class(course: Path, assignment: str, *, workers: int = 2, scheduler: str | None = None,
                 db_url: str | None = None, force: bool = False, students: list[str] | None = None,
-                export: Path | None = None, timeout: float = 3600, progress: bool = True) -> Summary:
+                export: Path | None = None, timeout: float = 3600, progress: bool = True,
+                chunk: int | None = None) -> Summary:
     """Autograde every submitted student (or ``students``) of ``assignment``; see the module docstring."""
     from tqdm.auto import tqdm
 
@@ -183,7 +260,8 @@ def grade_class(course: Path, assignment: str, *, workers: int = 2, scheduler: s
     env = {**os.environ, "CNNBOOK_DB_URL": url, integrity.BATCH_ENV: summary.backup,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     if todo:
-        summary.outcomes += _run(todo, str(course), assignment, env, timeout, workers, scheduler, progress, tqdm)
+        summary.outcomes += _run(todo, str(course), assignment, env, timeout, workers, scheduler, progress, tqdm,
+                                 chunk)
     if run is not None:
         run.graded = {(assignment, s) for s in todo}
         changed = integrity.check(run)
@@ -209,20 +287,25 @@ def _guard_start(course: Path, url: str, summary: Summary) -> integrity.Run | No
         return None
 
 
-def _run(todo, course, assignment, env, timeout, workers, scheduler, progress, tqdm) -> list[Outcome]:
+def _run(todo, course, assignment, env, timeout, workers, scheduler, progress, tqdm, chunk) -> list[Outcome]:
     from distributed import as_completed
 
     outcomes = []
     with _client(workers, scheduler) as client:
-        futures = client.map(grade_one, todo, course=course, assignment=assignment, env=env, timeout=timeout,
+        n_workers = len(client.scheduler_info()["workers"]) if scheduler else workers
+        parts = chunks(todo, n_workers, chunk)
+        futures = client.map(grade_chunk, parts, course=course, assignment=assignment, env=env, timeout=timeout,
                              pure=False)
-        student_of = {f.key: s for f, s in zip(futures, todo)}
-        for future in tqdm(as_completed(futures), total=len(todo), unit="student", disable=not progress,
-                           desc=assignment):
-            if future.status == "finished":
-                outcomes.append(future.result())
-            else:  # the worker died (KilledWorker) or the task could not run: a value, not an exception
-                outcomes.append(Outcome(student_of[future.key], "failed", message=repr(future.exception())[:300]))
+        students_of = {f.key: part for f, part in zip(futures, parts)}
+        with tqdm(total=len(todo), unit="student", disable=not progress, desc=assignment) as bar:
+            for future in as_completed(futures):
+                if future.status == "finished":
+                    done = future.result()
+                else:  # the worker died (KilledWorker) or the task could not run: a value, not an exception
+                    why = repr(future.exception())[:300]
+                    done = [Outcome(s, "failed", message=why) for s in students_of[future.key]]
+                outcomes += done
+                bar.update(len(done))
         del futures, future  # released before the cluster closes: no "lost computed tasks" warnings
         if client.cluster is not None:
             client.cluster.close()
