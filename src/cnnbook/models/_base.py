@@ -162,6 +162,45 @@ class ImageClassifier(nn.Module):
         raise TypeError(f"{type(self).__name__} has no readable classifier width.")
 
 
+class AuxHeadClassifier(ImageClassifier):
+    """Base of the networks with auxiliary classifiers for training (GoogLeNet, Inception-v3).
+
+    In training mode with ``aux_logits``, ``forward`` returns ``outputs_type(logits, *auxiliary logits)``
+    (torchvision's named tuples); in evaluation, or without auxiliary heads, only the logits.
+    ``reset_classifier`` also replaces the last layer of every auxiliary head.
+
+    Subclasses set ``aux_logits`` and the class attribute ``outputs_type``, and implement ``_body(x,
+    with_aux)``, which returns the features and then the auxiliary outputs in ``outputs_type``'s order
+    (``None`` when not computed), and ``aux_heads()``.
+    """
+
+    outputs_type: type
+    aux_logits: bool = False
+
+    def _body(self, x: Tensor, with_aux: bool) -> tuple[Tensor | None, ...]:
+        raise NotImplementedError
+
+    def aux_heads(self) -> list[nn.Module | None]:
+        raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self._body(x, with_aux=False)[0]
+
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor | None, ...]:  # type: ignore[override]
+        self.check_input(x)
+        with_aux = self.training and self.aux_logits
+        features, *aux = self._body(x, with_aux)
+        logits = self.forward_head(features)
+        return self.outputs_type(logits, *aux) if with_aux else logits
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier and the last layer of every auxiliary head."""
+        super().reset_classifier(num_classes)
+        for head in self.aux_heads():
+            if head is not None:
+                head.reset_classifier(num_classes)
+
+
 def trunc_normal_init(model: nn.Module, std: float) -> None:
     """torchvision's initialisation of GoogLeNet (std 0.01) and Inception-v3 (std 0.1): every convolution
     and linear weight from a normal distribution truncated to [-2, 2], BatchNorm as the identity."""

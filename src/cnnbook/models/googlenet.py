@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ..calc.shapes import smallest_input_side
 from ..layers.inception import BasicConv2d, InceptionAux, InceptionModule
 from ..registry import register_model
-from ._base import ImageClassifier, StageInfo, check_positive, imagenet_to_google_scaling, trunc_normal_init
+from ._base import AuxHeadClassifier, StageInfo, check_positive, imagenet_to_google_scaling, trunc_normal_init
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "GOOGLENET_CFG", "googlenet", "googlenet_loss"]
 
@@ -54,7 +54,7 @@ class GoogLeNetOutputs(NamedTuple):
     aux_logits1: Tensor | None
 
 
-class GoogLeNet(ImageClassifier):
+class GoogLeNet(AuxHeadClassifier):
     """GoogLeNet with torchvision's attribute names, so torchvision's state dict loads with ``strict=True``.
 
     In training with ``aux_logits`` it returns ``GoogLeNetOutputs(logits, aux_logits2, aux_logits1)``;
@@ -75,6 +75,8 @@ class GoogLeNet(ImageClassifier):
         branch3_kernel: kernel of the "5x5" path of each module: 3 as torchvision (a bug kept for weight
             compatibility), 5 as the paper.
     """
+
+    outputs_type = GoogLeNetOutputs
 
     def __init__(
         self,
@@ -190,10 +192,7 @@ class GoogLeNet(ImageClassifier):
 
         x = self.inception5a(x)  # N x 832 x 7 x 7
         x = self.inception5b(x)  # N x 1024 x 7 x 7
-        return x, aux2, aux1
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self._body(x, with_aux=False)[0]  # N x 1024 x H/32 x W/32
+        return x, aux2, aux1  # N x 1024 x H/32 x W/32, then the auxiliary logits in GoogLeNetOutputs' order
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         x = self.avgpool(x)  # N x 1024 x 1 x 1
@@ -201,21 +200,8 @@ class GoogLeNet(ImageClassifier):
         x = self.dropout(x)
         return x if pre_logits else self.fc(x)  # N x num_classes
 
-    def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:  # type: ignore[override]
-        self.check_input(x)
-        with_aux = self.training and self.aux_logits
-        x, aux2, aux1 = self._body(x, with_aux)
-        x = self.forward_head(x)
-        if with_aux:
-            return GoogLeNetOutputs(x, aux2, aux1)
-        return x
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier and the last layer of both auxiliary heads."""
-        super().reset_classifier(num_classes)
-        for aux in (self.aux1, self.aux2):
-            if aux is not None:
-                aux.reset_classifier(num_classes)
+    def aux_heads(self) -> list[nn.Module | None]:
+        return [self.aux1, self.aux2]
 
 
 def googlenet_loss(

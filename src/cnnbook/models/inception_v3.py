@@ -34,7 +34,7 @@ from ..layers.inception_v3 import (
     InceptionV3Aux,
 )
 from ..registry import register_model
-from ._base import ImageClassifier, StageInfo, check_positive, imagenet_to_google_scaling, trunc_normal_init
+from ._base import AuxHeadClassifier, StageInfo, check_positive, imagenet_to_google_scaling, trunc_normal_init
 from .googlenet import googlenet_loss
 
 __all__ = ["Inception3", "InceptionOutputs", "INCEPTION_V3_CFG", "inception_v3", "inception_v3_loss"]
@@ -68,7 +68,7 @@ class InceptionOutputs(NamedTuple):
     aux_logits: Tensor | None
 
 
-class Inception3(ImageClassifier):
+class Inception3(AuxHeadClassifier):
     """Inception-v3 with torchvision's attribute names, so torchvision's state dict loads with ``strict=True``.
 
     In training with ``aux_logits`` it returns ``InceptionOutputs(logits, aux_logits)``; in evaluation (or
@@ -86,6 +86,8 @@ class Inception3(ImageClassifier):
         width_divisor: every channel count of the network is divided by it (at least 1 channel), for small
             configurations that train on a CPU; 1 is the published network.
     """
+
+    outputs_type = InceptionOutputs
 
     def __init__(
         self,
@@ -205,10 +207,7 @@ class Inception3(ImageClassifier):
         x = self.Mixed_7a(x)  # N x 1280 x 8 x 8
         x = self.Mixed_7b(x)  # N x 2048 x 8 x 8
         x = self.Mixed_7c(x)  # N x 2048 x 8 x 8
-        return x, aux
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self._body(x, with_aux=False)[0]  # N x 2048 x 8 x 8
+        return x, aux  # N x 2048 x 8 x 8, and the auxiliary logits
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         x = self.avgpool(x)  # N x 2048 x 1 x 1
@@ -216,20 +215,8 @@ class Inception3(ImageClassifier):
         x = torch.flatten(x, 1)  # N x 2048
         return x if pre_logits else self.fc(x)  # N x num_classes
 
-    def forward(self, x: Tensor) -> Tensor | InceptionOutputs:  # type: ignore[override]
-        self.check_input(x)
-        with_aux = self.training and self.aux_logits
-        x, aux = self._body(x, with_aux)
-        x = self.forward_head(x)
-        if with_aux:
-            return InceptionOutputs(x, aux)
-        return x
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier and the last layer of the auxiliary head."""
-        super().reset_classifier(num_classes)
-        if self.AuxLogits is not None:
-            self.AuxLogits.reset_classifier(num_classes)
+    def aux_heads(self) -> list[nn.Module | None]:
+        return [self.AuxLogits]
 
 
 def inception_v3_loss(
