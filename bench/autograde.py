@@ -107,8 +107,10 @@ def run(assignment: str, n_students: int, workers: int) -> int:
 
 
 def _print(assignment: str, n: int, workers: int, rows: list, results: dict) -> int:
+    sizes = sorted({len(c) for c in batch.chunks([f"s{i}" for i in range(n)], workers)}, reverse=True)
     print(f"\nAutograding {assignment}: {n} simulated students, {os.cpu_count()} CPU cores, "
-          f"load average {os.getloadavg()[0]:.1f} at the end\n")
+          f"load average {os.getloadavg()[0]:.1f} at the end; the parallel runs grade chunks of "
+          f"{' or '.join(map(str, sizes))} students per nbgrader process\n")
     print(f"{'database':10} {'mode':40} {'total s':>8} {'s/student':>9} {'students/min':>12} {'speed-up':>8} "
           f"{'CPU s/student':>13}")
     serial = {db: wall for db, label, wall, _ in rows if label.startswith("serial")}
