@@ -38,8 +38,8 @@ def parser() -> argparse.ArgumentParser:
                    help="CSV written by `nbgrader export` at the end, relative to the course (default: grades.csv)")
     g.add_argument("--timeout", type=float, default=3600, help="seconds per student before it counts as failed")
     g.add_argument("--chunk", type=int, default=None,
-                   help="students graded by one nbgrader process (default: about three chunks per worker, "
-                        "at most 25 students)")
+                   help="students graded by one nbgrader process (default: one to three chunks per worker, "
+                        "at most 25 students each)")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
 

@@ -217,13 +217,14 @@ def _client(workers: int, scheduler: str | None):
 def chunks(students: list[str], workers: int, size: int | None = None) -> list[list[str]]:
     """Consecutive chunks of ``size`` students, each graded by one process.
 
-    By default a chunk holds enough students to pay for its process's start-up (up to 8, or all of a
-    worker's share of a small class), about three chunks per worker in a large class (so a slow chunk at
-    the end keeps few workers waiting), and at most 25 students.
+    By default every worker gets one to three chunks of equal size: one in a small class, so that each
+    process's start-up is paid once per worker; up to three once a chunk would still hold 8 students, so
+    that a slow chunk at the end keeps few workers waiting. A chunk holds at most 25 students.
     """
     n, workers = len(students), max(1, workers)
     if size is None:
-        size = min(25, max(math.ceil(n / (3 * workers)), min(8, math.ceil(n / workers)), 1))
+        per_worker = min(3, max(1, n // (8 * workers)))
+        size = min(25, max(1, math.ceil(n / (per_worker * workers))))
     if size < 1:
         raise ValueError(f"a chunk holds at least one student; got {size}")
     return [students[i:i + size] for i in range(0, n, size)]

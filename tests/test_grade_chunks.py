@@ -101,6 +101,8 @@ def test_markers_come_from_the_grading_process_only(course: Path) -> None:
 
 @pytest.mark.parametrize(("n", "workers", "sizes"), [
     (12, 2, [6, 6]),                 # a small class: one chunk per worker, start-up paid twice
+    (24, 2, [12, 12]),               # still one each: three chunks of 8 would leave one worker idle a third
+    (48, 2, [8] * 6),                # three chunks per worker once each holds 8
     (200, 2, [25] * 8),              # capped at 25 students per process
     (1000, 16, [21] * 47 + [13]),    # about three chunks per worker
     (40, 16, [3] * 13 + [1]),        # small shares: every worker gets work
