@@ -35,7 +35,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-BEGIN, DONE = "@@begin ", "@@done "
+from batch import BEGIN, DONE, write_marker  # noqa: E402 - the protocol batch.py reads, next to this file
+
 LOCK_RETRIES = 3
 
 
@@ -79,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) < 4 or args[0] != "--results":
         print(__doc__, file=sys.stderr)
         return 2
-    from batch import write_marker
-
     results, assignment, students = Path(args[1]), args[2], args[3:]
     keep: list = []
     for student in students:
