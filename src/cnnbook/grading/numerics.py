@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +100,22 @@ def enforce_numerics() -> None:
                 _leaf(path).fp32_precision = "ieee"
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _use_deterministic_algorithms()
+
+
+def _use_deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without importing TorchInductor.
+
+    The public call imports ``torch._inductor`` to set its own flag: 3 s of CPU in every grading kernel,
+    a third of a student's grading time. That flag only steers ``torch.compile``; while Inductor is not
+    loaded, nothing has been compiled, and its lowering also reads ``torch.are_deterministic_algorithms_enabled()``,
+    which the C++ switch below sets. Once Inductor is loaded, the public call sets both.
+    """
+    switch = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if switch is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        switch(True, warn_only=True)
 
 
 def numerics_problems(device_type: str) -> list[str]:
