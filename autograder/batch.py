@@ -292,25 +292,42 @@ def _run(todo, course, assignment, env, timeout, workers, scheduler, progress, t
     from distributed import as_completed
 
     outcomes = []
+    before = {s: _marker_stamp(course, assignment, s) for s in todo}  # markers of an earlier batch (--force)
     with _client(workers, scheduler) as client:
         n_workers = len(client.scheduler_info()["workers"]) if scheduler else workers
         parts = chunks(todo, n_workers, chunk)
         futures = client.map(grade_chunk, parts, course=course, assignment=assignment, env=env, timeout=timeout,
                              pure=False)
         students_of = {f.key: part for f, part in zip(futures, parts)}
+        running, finished = set(students_of), as_completed(futures)
         with tqdm(total=len(todo), unit="student", disable=not progress, desc=assignment) as bar:
-            for future in as_completed(futures):
-                if future.status == "finished":
-                    done = future.result()
-                else:  # the worker died (KilledWorker) or the task could not run: a value, not an exception
-                    why = repr(future.exception())[:300]
-                    done = [Outcome(s, "failed", message=why) for s in students_of[future.key]]
-                outcomes += done
-                bar.update(len(done))
-        del futures, future  # released before the cluster closes: no "lost computed tasks" warnings
+            while not finished.is_empty():
+                for future in finished.next_batch(block=False):
+                    if future.status == "finished":
+                        done = future.result()
+                    else:  # the worker died (KilledWorker) or the task could not run: a value, not an exception
+                        why = repr(future.exception())[:300]
+                        done = [Outcome(s, "failed", message=why) for s in students_of[future.key]]
+                    outcomes += done
+                    running.discard(future.key)
+                # per student, not per chunk: the markers the chunks still running have written so far
+                in_flight = sum(_marker_stamp(course, assignment, s) not in (None, before[s])
+                                for key in running for s in students_of[key])
+                bar.update(len(outcomes) + in_flight - bar.n)
+                if not finished.is_empty():
+                    time.sleep(0.5)
+        del futures, finished  # released before the cluster closes: no "lost computed tasks" warnings
         if client.cluster is not None:
             client.cluster.close()
     return sorted(outcomes, key=lambda o: o.student)
+
+
+def _marker_stamp(course: str | Path, assignment: str, student: str) -> int | None:
+    """When the student's marker was last written (nanoseconds), or None: compared, never read as a clock."""
+    try:
+        return marker(Path(course), assignment, student).stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _export(course: Path, path: Path, env: dict[str, str]) -> Path | None:

@@ -30,6 +30,11 @@ for student in students:
         os.kill(os.getpid(), 9)
     if student.startswith("hang"):
         time.sleep(600)
+    if student.startswith("slow"):  # a real student's pace: its marker, then a while before the next
+        os.makedirs(os.path.join("grading_state", assignment), exist_ok=True)
+        with open(os.path.join("grading_state", assignment, student + ".json"), "w") as fh:
+            fh.write("{}")
+        time.sleep(1.5)
     ok = not student.startswith("bad")
     log = "" if ok else "[AutogradeApp | ERROR] No student with ID '%s' exists in the database\n" % student
     log += "[AutogradeApp | INFO] FLAGGED FOR MANUAL REVIEW\n" if student.startswith("odd") else ""
@@ -97,6 +102,39 @@ def test_markers_come_from_the_grading_process_only(course: Path) -> None:
     """batch.py writes no marker itself: a marker means nbgrader finished (grade_students.py writes it)."""
     _grade(course, ["a"])
     assert not (course / batch.STATE).exists()
+
+
+class _Bar:
+    """tqdm's interface as batch._run uses it; remembers every value the bar showed."""
+
+    def __init__(self, total: int, **_: object) -> None:
+        self.n, self.shown = 0, []
+
+    def __enter__(self) -> "_Bar":
+        _Bar.last = self
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def update(self, k: int) -> None:
+        self.n += k
+        self.shown.append(self.n)
+
+
+def test_the_progress_bar_counts_students_not_chunks(course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One chunk of four students: the bar shows each student as its marker appears, not 4 at the end."""
+    from distributed import Client, LocalCluster
+
+    # a worker thread of this process, so that it runs the stand-in driver set by the fixture
+    monkeypatch.setattr(batch, "_client", lambda workers, scheduler: Client(LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)))
+    students = ["slow1", "slow2", "slow3", "slow4"]
+    outcomes = batch._run(students, str(course), "ch05_vgg", {"PATH": "/usr/bin:/bin"}, 60, 1, None, True, _Bar, 4)
+    assert [o.status for o in outcomes] == ["graded"] * 4, outcomes
+    shown = _Bar.last.shown
+    assert shown == sorted(shown) and shown[-1] == 4
+    assert {1, 2, 3} <= set(shown), shown  # the values in between were shown while the chunk ran
 
 
 @pytest.mark.parametrize(("n", "workers", "sizes"), [
