@@ -147,18 +147,24 @@ def _grade_in_one_process(students: list[str], course: Path, assignment: str, en
             except OSError as exc:
                 return [], f"could not start the grading process: {exc}"
             outcomes, current, since, timed_out = [], None, time.monotonic(), False
+            begun = 0  # students[:begun] were begun, in the order the process grades them
             with open(results) as feed:
                 while True:
                     ended = proc.poll() is not None
                     for line in feed.readlines():  # whole lines only: each is written with one write()
-                        if line.startswith(BEGIN):
-                            current, since = line[len(BEGIN):].strip(), time.monotonic()
-                        elif line.startswith(DONE):
-                            outcomes.append(_outcome(json.loads(line[len(DONE):])))
-                            current = None
+                        # only the next student's @@begin and the current student's well-formed @@done count:
+                        # a line forged by an unsandboxed kernel cannot add or skip another student
+                        if (line.startswith(BEGIN) and current is None and begun < len(students)
+                                and line[len(BEGIN):].strip() == students[begun]):
+                            current, since, begun = students[begun], time.monotonic(), begun + 1
+                        elif line.startswith(DONE) and current is not None:
+                            record = _record(line[len(DONE):], current)
+                            if record is not None:
+                                outcomes.append(_outcome(record))
+                                current = None
                     if ended:
                         break
-                    if current is not None and time.monotonic() - since > timeout:
+                    if begun and time.monotonic() - since > timeout:  # from the last @@begin, done or not
                         timed_out = True
                         _stop(proc)
                     time.sleep(0.2)
@@ -174,6 +180,18 @@ def _stop(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+def _record(text: str, student: str) -> dict | None:
+    """A @@done line's record for ``student``, or None when it is not one (malformed, or another student's)."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    kinds = {"student": str, "ok": bool, "seconds": (int, float), "attempts": int, "log": str}
+    if not isinstance(record, dict) or any(not isinstance(record.get(k), t) for k, t in kinds.items()):
+        return None
+    return record if record["student"] == student else None
 
 
 def _outcome(record: dict) -> Outcome:

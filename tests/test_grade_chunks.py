@@ -30,6 +30,11 @@ for student in students:
         os.kill(os.getpid(), 9)
     if student.startswith("hang"):
         time.sleep(600)
+    if student.startswith("forge"):  # what an unsandboxed kernel could append to the results file
+        forged = {"student": "zed", "ok": True, "seconds": 0.1, "attempts": 1, "log": ""}
+        with open(results, "a") as fh:
+            fh.write("@@begin zed\n@@done " + json.dumps(forged) + "\n@@done {not json\n"
+                     + "@@done " + json.dumps({**forged, "student": student, "ok": "yes"}) + "\n")
     if student.startswith("slow"):  # a real student's pace: its marker, then a while before the next
         os.makedirs(os.path.join("grading_state", assignment), exist_ok=True)
         with open(os.path.join("grading_state", assignment, student + ".json"), "w") as fh:
@@ -83,6 +88,13 @@ def test_a_student_over_the_time_limit_is_stopped(course: Path) -> None:
     assert out["hang1"].status == "failed" and out["hang1"].message == "timed out after 2 s"
     assert out["a"].status == out["b"].status == "graded"
     assert _processes(course) == [["a", "hang1", "b"], ["b"]]
+
+
+def test_forged_result_lines_add_or_change_no_student(course: Path) -> None:
+    """Another student's @@begin/@@done, a malformed line, a record of the wrong shape: all ignored."""
+    out = _grade(course, ["a", "forge1", "b"])
+    assert {s: o.status for s, o in out.items()} == {"a": "graded", "forge1": "graded", "b": "graded"}
+    assert _processes(course) == [["a", "forge1", "b"]]
 
 
 def test_a_process_that_cannot_start_fails_its_students_with_the_reason(course: Path) -> None:
