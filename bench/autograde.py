@@ -100,6 +100,7 @@ def run(assignment: str, n_students: int, workers: int) -> int:
                         _parallel(course, assignment, url, workers, cluster.scheduler_address if mode == "scheduler"
                                   else None)
                     wall = time.perf_counter() - t0
+                    print(f"{name}: {wall:.1f} s", flush=True)  # each run as it ends: a long run shows progress
                     rows.append((db, label, wall, _children_cpu() - cpu0 if mode != "scheduler" else None))
                     results[(db, label)] = _totals(url)
         finally:
