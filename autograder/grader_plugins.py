@@ -53,6 +53,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grader_limits import limits_mechanism  # noqa: E402 - next to this file
 from grader_sandbox import (  # noqa: E402 - the sandbox lives next to this file
     CUDA_PROBE,
     GraderKernelManager,
@@ -62,7 +63,6 @@ from grader_sandbox import (  # noqa: E402 - the sandbox lives next to this file
     _kill_user,
     _take_back,
     cuda_preflight,
-    limits_mechanism,
     remove_special_files,
     sandbox_command,
     throwaway_copy,

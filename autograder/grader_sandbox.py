@@ -2,9 +2,8 @@
 
 - :func:`sandbox_command`: bubblewrap with a read-only system, no network, only the run folder and the
   grader's work folder writable, and only the files of ``/etc`` that Python, torch and the kernel read.
-- :func:`limits_prefix`: per-student limits on memory, processes and CPU as one cgroup (systemd-run
-  scope, or a delegated cgroup v2 folder), falling back to per-process ``prlimit`` limits where
-  neither works (documented in autograder/README.md; the log names the mechanism in use).
+- per-student limits on memory, processes and CPU as one cgroup: :mod:`grader_limits`, whose command
+  prefix goes in front of the sandbox's.
 - :func:`throwaway_copy`: the student's folder copied for the run (regular files and folders only,
   capped in size and count); the kernel never sees the folder nbgrader writes the result into.
 - :func:`cuda_preflight`: with ``CNNBOOK_GRADING_DEVICE=cuda``, one tiny CUDA operation through the
@@ -23,6 +22,9 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Float, Integer, Unicode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grader_limits import limits_prefix  # noqa: E402 - next to this file
 
 def _bwrap_problems() -> list[str]:
     """Why the sandbox cannot start here (empty when bubblewrap works)."""
@@ -159,77 +161,6 @@ def _etc_binds(work_dir: Path, uid: int) -> list[str]:
     (etc / "passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\nstudent:x:{user}:{user}:student:/tmp:/bin/sh\n")
     (etc / "group").write_text(f"root:x:0:\nstudent:x:{user}:\n")
     return args + ["--ro-bind", str(etc / "passwd"), "/etc/passwd", "--ro-bind", str(etc / "group"), "/etc/group"]
-
-
-# ---- per-student limits ----------------------------------------------------------------------------------
-def _systemd_scope_works() -> bool:
-    systemd_run = shutil.which("systemd-run")
-    if systemd_run is None:
-        return False
-    try:
-        proc = subprocess.run([systemd_run, "--scope", "--quiet", "--collect", "-p", "MemoryMax=64M", "-p",
-                               "TasksMax=8", "true"], capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return proc.returncode == 0
-
-
-def _cgroup_v2_parent() -> Path | None:
-    """A cgroup v2 folder this process may create children in, with the memory, pids and cpu controllers."""
-    for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
-        try:
-            controllers = (root / "cgroup.controllers").read_text().split()
-            own = Path(open("/proc/self/cgroup").read().splitlines()[-1].split("::", 1)[-1].strip() or "/")
-        except (OSError, IndexError):
-            continue
-        if not {"memory", "pids", "cpu"} <= set(controllers):
-            continue
-        parent = root / str(own).lstrip("/") / "cnnbook-grading"
-        try:
-            parent.mkdir(exist_ok=True)
-            (parent.parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
-            return parent
-        except OSError:
-            continue
-    return None
-
-
-_LIMITS: dict[str, Any] = {}
-
-
-def limits_mechanism() -> tuple[str, str]:
-    """("systemd", ...), ("cgroup", folder) or ("prlimit", why the others do not work here); cached."""
-    if not _LIMITS:
-        if _systemd_scope_works():
-            _LIMITS["how"] = ("systemd", "systemd-run --scope")
-        elif (parent := _cgroup_v2_parent()) is not None:
-            _LIMITS["how"] = ("cgroup", str(parent))
-        else:
-            _LIMITS["how"] = ("prlimit", "no systemd scope (systemd is not PID 1 or no user bus) and no delegated "
-                                         "cgroup v2 folder with the memory, pids and cpu controllers")
-    return _LIMITS["how"]
-
-
-def limits_prefix(name: str, memory_gb: float, max_processes: int, cpu_quota: float = 1.0) -> list[str]:
-    """A command prefix that puts the kernel and all its children in one cgroup with these limits.
-
-    Empty when neither systemd nor a delegated cgroup v2 folder works: the per-process ``prlimit``
-    limits of :func:`sandbox_command` then stand alone (memory per process, processes per user id).
-    """
-    how, where = limits_mechanism()
-    memory = f"{int(memory_gb * 2**30)}" if memory_gb > 0 else "max"
-    if how == "systemd":
-        return [shutil.which("systemd-run") or "systemd-run", "--scope", "--quiet", "--collect",
-                "-p", f"MemoryMax={memory if memory != 'max' else 'infinity'}", "-p", "MemorySwapMax=0",
-                "-p", f"TasksMax={max_processes}", "-p", f"CPUQuota={int(cpu_quota * 100)}%"]
-    if how == "cgroup":
-        group = Path(where) / name
-        group.mkdir(exist_ok=True)
-        (group / "memory.max").write_text(memory)
-        (group / "pids.max").write_text(str(max_processes))
-        (group / "cpu.max").write_text(f"{int(cpu_quota * 100_000)} 100000")
-        return ["sh", "-c", f'echo $$ > {group / "cgroup.procs"} && exec "$@"', "cgroup"]
-    return []
 
 
 def sandbox_command(cmd: list[str], student_dir: Path, work_dir: Path, memory_gb: float = 8.0,
