@@ -334,7 +334,7 @@ def _run(todo, course, assignment, env, timeout, workers, scheduler, progress, t
                 bar.update(len(outcomes) + in_flight - bar.n)
                 if not finished.is_empty():
                     time.sleep(0.5)
-        del futures, finished  # released before the cluster closes: no "lost computed tasks" warnings
+        futures = finished = future = None  # released before the cluster closes: no "lost computed tasks" warnings
         if client.cluster is not None:
             client.cluster.close()
     return sorted(outcomes, key=lambda o: o.student)

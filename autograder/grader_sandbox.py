@@ -174,7 +174,7 @@ def sandbox_command(cmd: list[str], student_dir: Path, work_dir: Path, memory_gb
     kernel's sockets) read-write; a private /tmp of 512 MiB. Not the course folder (gradebook,
     references, other students), not solutions/, not the home folder. New network, PID, IPC and UTS
     namespaces; the kernel dies with the grader. As root, the kernel runs as ``uid`` (an unprivileged
-    user), so RLIMIT_NPROC bounds a fork bomb. Per-student cgroup limits: :func:`limits_prefix`.
+    user), so RLIMIT_NPROC bounds a fork bomb. Per-student cgroup limits: :func:`grader_limits.limits_prefix`.
     """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
