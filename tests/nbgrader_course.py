@@ -2,8 +2,8 @@
 
 Used by tests/test_autograder_e2e.py (the instructor workflow on one assignment) and
 tests/test_exercises_graded.py (every assignment graded for an honest, a wrong, a blank and a forbidden
-submission). The copy holds autograder/ (config, plugins, references) and solutions/<assignment>/ for the
-assignments asked for; exercises/ is regenerated there.
+submission); the crafted-submission tests use :func:`printed`. The copy holds autograder/ (config, plugins,
+references) and solutions/<assignment>/ for the assignments asked for; exercises/ is regenerated there.
 """
 
 from __future__ import annotations
@@ -44,6 +44,16 @@ def solution_answers(path: Path) -> dict[str, str]:
         if meta.get("solution"):
             out[meta["grade_id"]] = "\n".join(ln for ln in cell.source.splitlines() if ln.strip() not in MARKERS)
     return out
+
+
+def printed(notebook: Path, tag: str) -> object:
+    """The value a crafted cell printed as ``TAG repr(value)`` in a graded notebook."""
+    nb = nbformat.read(notebook, as_version=4)
+    for out in (o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"):
+        for line in out.text.splitlines():
+            if line.startswith(tag + " "):
+                return eval(line[len(tag) + 1:])  # noqa: S307 - a repr the test's own crafted cell printed
+    raise AssertionError(f"{notebook} printed no {tag}")
 
 
 def autograded_points(path: Path) -> dict[str, float]:

@@ -24,6 +24,7 @@ from typing import Callable
 
 import nbformat
 import pytest
+from nbgrader_course import printed
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -379,13 +380,7 @@ def test_submission_gets_exactly_what_its_work_deserves(graded: tuple[Path, str]
 
 
 def _printed(course: Path, student: str, tag: str) -> object:
-    """The value a crafted cell printed as ``TAG repr(value)`` in the graded notebook."""
-    nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    for out in (o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"):
-        for line in out.text.splitlines():
-            if line.startswith(tag + " "):
-                return eval(line[len(tag) + 1:])  # noqa: S307 - a repr the test's own crafted cell printed
-    raise AssertionError(f"{student} printed no {tag}")
+    return printed(course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb", tag)
 
 
 def test_isolated_kernel_could_not_reach_outside(graded: tuple[Path, str]) -> None:

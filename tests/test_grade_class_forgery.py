@@ -36,6 +36,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader_course import printed
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -58,13 +59,6 @@ _lines = ("@@begin carol\\n@@done " + json.dumps(_forged) + "\\n@@done " + json.
 print(_lines)
 for _fd in (1, 2):  # the kernel's own stdout and stderr, inherited from the grading process
     os.write(_fd, _lines.encode())
-_reached = {{}}
-def _try(name, action):
-    try:
-        action()
-        _reached[name] = "ok"
-    except Exception as exc:
-        _reached[name] = type(exc).__name__
 _targets = glob.glob("/tmp/cnnbook-chunk-*/results")
 for _fd_link in glob.glob("/proc/*/fd/*"):
     try:
@@ -72,10 +66,17 @@ for _fd_link in glob.glob("/proc/*/fd/*"):
             _targets.append(_fd_link)
     except OSError:
         pass
-for _path in _targets:
-    _try(_path, lambda: open(_path, "a").write(_lines))
-_state = "{course}/grading_state/{assignment}"
-_try("marker", lambda: (os.makedirs(_state, exist_ok=True), open(_state + "/carol.json", "w").write("{{}}")))
+_state, _reached = "{course}/grading_state/{assignment}", {{}}
+for _target in _targets + ["marker"]:
+    try:
+        if _target == "marker":
+            os.makedirs(_state, exist_ok=True)
+            open(_state + "/carol.json", "w").write("{{}}")
+        else:
+            open(_target, "a").write(_lines)
+        _reached[_target] = "ok"
+    except Exception as exc:
+        _reached[_target] = type(exc).__name__
 print("FORGERY", repr(_reached))
 '''
 
@@ -104,12 +105,7 @@ def _totals(course: Path) -> dict[str, float]:
 
 
 def _printed(course: Path, student: str, tag: str) -> object:
-    nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    for out in (o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"):
-        for line in out.text.splitlines():
-            if line.startswith(tag + " "):
-                return eval(line[len(tag) + 1:])  # noqa: S307 - a repr this test's own crafted cell printed
-    raise AssertionError(f"{student} printed no {tag}")
+    return printed(course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb", tag)
 
 
 @pytest.fixture(scope="module")
