@@ -77,6 +77,14 @@ def scores(db: str | Path) -> Scores:
     return _sqlalchemy_scores(str(db))
 
 
+def totals(db: str | Path) -> dict[str, float]:
+    """Every student's total autograded score in the gradebook (None counts as 0)."""
+    out: dict[str, float] = {}
+    for (student, *_), (auto, _, _) in scores(db).items():
+        out[student] = out.get(student, 0.0) + (auto or 0.0)
+    return out
+
+
 def _sqlite_scores(path: Path) -> Scores:
     if not path.is_file():
         return {}

@@ -57,13 +57,6 @@ def _machine_cpu() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def _totals(url: str) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for (student, *_), (auto, _, _) in db_snapshots.scores(url).items():
-        totals[student] = totals.get(student, 0.0) + (auto or 0.0)
-    return totals
-
-
 def _serial(course: Path, assignment: str, env: dict[str, str]) -> None:
     proc = simulate.nbgrader(course, "autograde", assignment, env=env)
     if proc.returncode:
@@ -111,7 +104,7 @@ def run(assignment: str, n_students: int, workers: int, only_db: list[str] | Non
                     wall = time.perf_counter() - t0
                     print(f"{name}: {wall:.1f} s", flush=True)  # each run as it ends: a long run shows progress
                     rows.append((db, label, wall, _machine_cpu() - cpu0))
-                    results[(db, label)] = _totals(url)
+                    results[(db, label)] = db_snapshots.totals(url)
         finally:
             if server:
                 server.stop()
@@ -163,7 +156,7 @@ def isolation_cost(assignment: str, n_students: int, repeats: int = 2, max_ratio
             runs[mode].append(time.perf_counter() - t0)
             if proc.returncode:
                 raise SystemExit(f"autograde ({mode}) failed:\n{proc.stderr[-3000:]}")
-            results[mode] = _totals(db_snapshots.default_url(course))
+            results[mode] = db_snapshots.totals(db_snapshots.default_url(course))
     times = {mode: sum(ts) / len(ts) for mode, ts in runs.items()}
     ratio = times["bwrap"] / times["none"]
     print(f"\nAutograding {assignment}: {n_students} simulated students, serially, {os.cpu_count()} CPU cores, "

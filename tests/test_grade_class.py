@@ -67,14 +67,6 @@ def _summary(proc: subprocess.Popen) -> dict:
     return summary
 
 
-def _totals(url: str) -> dict[str, float]:
-    """Every student's total autograded score, from the gradebook."""
-    totals: dict[str, float] = {}
-    for (student, *_), (auto, _, _) in db_snapshots.scores(url).items():
-        totals[student] = totals.get(student, 0.0) + (auto or 0.0)
-    return totals
-
-
 @pytest.fixture(scope="module")
 def serial_sqlite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The reference: stock nbgrader, one process for the whole class, SQLite, run as `python -m nbgrader`."""
@@ -133,9 +125,9 @@ def test_serial_run_is_guarded_through_nbgrader_hooks(serial_sqlite) -> None:
 
 def test_dask_postgres_scores_equal_serial_sqlite(serial_sqlite, dask_postgres) -> None:
     course, _ = serial_sqlite
-    reference = _totals(db_snapshots.default_url(course))
+    reference = db_snapshots.totals(db_snapshots.default_url(course))
     assert sorted(reference) == STUDENTS and len(set(reference.values())) > 1  # right and wrong answers
-    assert _totals(dask_postgres["url"]) == reference
+    assert db_snapshots.totals(dask_postgres["url"]) == reference
 
 
 def test_killed_and_failing_students_do_not_stop_the_batch(dask_postgres) -> None:

@@ -97,13 +97,6 @@ def _grade(course: Path, *args: str) -> dict:
     return summary
 
 
-def _totals(course: Path) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for (student, *_), (auto, _, _) in db_snapshots.scores(db_snapshots.default_url(course)).items():
-        totals[student] = totals.get(student, 0.0) + (auto or 0.0)
-    return totals
-
-
 def _printed(course: Path, student: str, tag: str) -> object:
     return printed(course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb", tag)
 
@@ -125,7 +118,7 @@ def runs(request: pytest.FixtureRequest) -> dict:
     # one chunk, Mallory between two honest students; Carol is left for the second run
     first = _grade(course, "--chunk=3", "--student=alice", "--student=mallory", "--student=bob")
     markers_after_first = sorted(p.stem for p in (course / batch.STATE / ASSIGNMENT).glob("*.json"))
-    totals_after_first = _totals(course)
+    totals_after_first = db_snapshots.totals(db_snapshots.default_url(course))
     second = _grade(course)
     return {"course": course, "first": first, "markers": markers_after_first, "totals": totals_after_first,
             "second": second}
@@ -151,5 +144,5 @@ def test_exact_scores_and_the_left_out_student_is_graded_next(runs: dict) -> Non
     assert runs["totals"] == {"alice": HONEST_TOTAL, "bob": HONEST_TOTAL, "mallory": HONEST_TOTAL}
     second = runs["second"]
     assert second["status"] == {"alice": "skipped", "bob": "skipped", "carol": "graded", "mallory": "skipped"}
-    totals = _totals(runs["course"])
+    totals = db_snapshots.totals(db_snapshots.default_url(runs["course"]))
     assert totals["carol"] < HONEST_TOTAL and {k: v for k, v in totals.items() if k != "carol"} == runs["totals"]
