@@ -125,9 +125,11 @@ def _print(assignment: str, n: int, workers: int, rows: list, results: dict) -> 
               f"{serial[db] / wall:>7.2f}x {cpu_text:>22}")
     # Wall time, not the CPU column: a core of the larger machine is assumed to grade as fast as a worker
     # here, waits included (the gradebook's lock, the kernel's start).
-    core_s = max(wall * workers / n for _, label, wall, _ in rows if not label.startswith("serial"))
-    print(f"\nprojected for 1,000 students on 16 cores: {1000 * core_s / 16 / 60:.0f} min (1,000 x {core_s:.1f} "
-          f"s per student on one of {workers} workers, the slower parallel run, / 16 cores)")
+    parallel = [wall * workers / n for _, label, wall, _ in rows if not label.startswith("serial")]
+    if parallel:  # --modes serial alone measures no worker
+        core_s = max(parallel)
+        print(f"\nprojected for 1,000 students on 16 cores: {1000 * core_s / 16 / 60:.0f} min (1,000 x {core_s:.1f} "
+              f"s per student on one of {workers} workers, the slower parallel run, / 16 cores)")
     reference = results[next(iter(results))]
     differ = {key: totals for key, totals in results.items() if totals != reference}
     if differ:
