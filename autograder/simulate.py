@@ -9,6 +9,7 @@ Nothing is hard-coded about an assignment's cells, so a rewritten assignment nee
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,14 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SUBMITTED_AT = "2026-03-02 09:30:00.000000 UTC"
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def grading_env(**extra: str) -> dict[str, str]:
+    """This process's environment for nbgrader and the class grading command: this Python's scripts first on
+    the PATH, warnings off, no inherited ``CNNBOOK_REFERENCES`` or ``CNNBOOK_DB_URL`` (the course's
+    nbgrader_config.py must decide them), then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_REFERENCES", "CNNBOOK_DB_URL")}
+    return {**env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore", **extra}
 
 
 def nbgrader(course: Path, *args: str, env: dict[str, str], timeout: float = 1800) -> subprocess.CompletedProcess:

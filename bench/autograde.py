@@ -38,13 +38,6 @@ import db_snapshots  # noqa: E402
 import pg_local  # noqa: E402
 import simulate  # noqa: E402
 
-BIN = simulate.BIN
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_REFERENCES", "CNNBOOK_DB_URL")}
-    return {**env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore", **extra}
-
 
 def _machine_cpu() -> float:
     """CPU seconds the whole machine has spent busy since boot (/proc/stat: all but idle and iowait).
@@ -92,7 +85,7 @@ def run(assignment: str, n_students: int, workers: int, only_db: list[str] | Non
                 for label, mode in modes:
                     name = f"{db}-{mode or 'serial'}"
                     url = server.create(name.replace("-", "_")) if db == "postgresql" else None
-                    env = _env(**({"CNNBOOK_DB_URL": url} if url else {}))
+                    env = simulate.grading_env(**({"CNNBOOK_DB_URL": url} if url else {}))
                     course = simulate.make_course(Path(tmp) / name, assignment, students, env)
                     url = url or db_snapshots.default_url(course)
                     cpu0, t0 = _machine_cpu(), time.perf_counter()
@@ -144,7 +137,7 @@ def isolation_cost(assignment: str, n_students: int, repeats: int = 2, max_ratio
     """Grade the same class serially with unisolated kernels, then in the bubblewrap sandbox; report the
     wall-time ratio (the issue's budget: at most ``max_ratio``) and check that the scores agree."""
     students = [f"s{i:03d}" for i in range(n_students)]
-    env = _env()
+    env = simulate.grading_env()
     runs: dict[str, list[float]] = {"none": [], "bwrap": []}
     results: dict[str, dict[str, float | None]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -47,11 +47,6 @@ def postgres():
 
 
 # ---- the class ------------------------------------------------------------------------------------------
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_REFERENCES", "CNNBOOK_DB_URL")}
-    return {**env, "PATH": f"{simulate.BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore", **extra}
-
-
 def _grade(course: Path, *args: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, f"--course={course}",
                              "--json", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -71,9 +66,9 @@ def _summary(proc: subprocess.Popen) -> dict:
 def serial_sqlite(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The reference: stock nbgrader, one process for the whole class, SQLite, run as `python -m nbgrader`."""
     root = tmp_path_factory.mktemp("serial")
-    course = simulate.make_course(root, ASSIGNMENT, STUDENTS, _env())
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT], cwd=course, env=_env(),
-                          capture_output=True, text=True, timeout=1500)
+    course = simulate.make_course(root, ASSIGNMENT, STUDENTS, simulate.grading_env())
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT], cwd=course,
+                          env=simulate.grading_env(), capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return course, proc
 
@@ -83,7 +78,7 @@ def dask_postgres(tmp_path_factory: pytest.TempPathFactory, postgres: pg_local.L
     """12 students on a LocalCluster of 2 workers, PostgreSQL gradebook; one grading process is killed
     mid-batch and one submission comes from a student missing from the class list; then a re-run."""
     url = postgres.create("cnnbook_class")
-    env = _env(CNNBOOK_DB_URL=url)
+    env = simulate.grading_env(CNNBOOK_DB_URL=url)
     root = tmp_path_factory.mktemp("dask")
     course = simulate.make_course(root, ASSIGNMENT, STUDENTS, env)
     simulate.submit(course, root, ASSIGNMENT, "ghost", wrong=False)  # not in the class list
@@ -181,8 +176,8 @@ def test_formgrader_api_runs_the_guard(serial_sqlite) -> None:
         f"print(api.autograde('{ASSIGNMENT}', 'nobody_enrolled', create=False)['success'])\n"
     )
     simulate.submit(course, course.parent, ASSIGNMENT, "nobody_enrolled", wrong=False)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=course, env=_env(), capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=course, env=simulate.grading_env(), capture_output=True,
+                          text=True, timeout=600)
     shutil.rmtree(course / "submitted" / "nobody_enrolled")
     assert proc.stdout.strip().endswith("False"), proc.stderr[-2000:]  # not in the class list
     assert f"begin {ASSIGNMENT} nobody_enrolled" in (course / integrity.JOURNAL).read_text()

@@ -81,15 +81,12 @@ print("FORGERY", repr(_reached))
 '''
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_REFERENCES", "CNNBOOK_DB_URL")}
-    return {**env, "PATH": f"{simulate.BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore",
-            "CNNBOOK_ISOLATION": "bwrap"}
+ENV = simulate.grading_env(CNNBOOK_ISOLATION="bwrap")
 
 
 def _grade(course: Path, *args: str) -> dict:
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, f"--course={course}", "--json",
-                           "--workers=1", *args], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1100)
+                           "--workers=1", *args], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=1100)
     assert proc.stdout.strip().startswith("{"), f"no summary (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     summary = json.loads(proc.stdout)
     summary["returncode"] = proc.returncode
@@ -109,7 +106,7 @@ def runs(request: pytest.FixtureRequest) -> dict:
     root = Path(tempfile.mkdtemp(prefix="test-forgery-", dir=REPO / "_build"))
     request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
     os.chmod(root, 0o755)
-    course = simulate.make_course(root, ASSIGNMENT, STUDENTS, _env())
+    course = simulate.make_course(root, ASSIGNMENT, STUDENTS, ENV)
     path = course / "submitted" / "mallory" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
     nb = nbformat.read(path, as_version=4)
     target = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "sgd_update")
