@@ -181,14 +181,15 @@ def prune(folder: Path, keep: int = KEEP_BACKUPS) -> list[Path]:
         mine = [f for f in files if f.name.split("-")[2] == kind]
         for old in mine[:-keep] if keep else mine:
             pid = old.name.split("-")[3].split(".")[0]
-            if old in first_of_day.values() or (pid.isdigit() and _alive(int(pid))):
+            if old in first_of_day.values() or (pid.isdigit() and pid_alive(int(pid))):
                 continue
             old.unlink(missing_ok=True)
             deleted.append(old)
     return deleted
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (this process counts; one of another user too)."""
     if pid == os.getpid():
         return True
     try:

@@ -53,7 +53,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grader_limits import limits_mechanism  # noqa: E402 - next to this file
+from grader_limits import limits_mechanism, release  # noqa: E402 - next to this file
 from grader_sandbox import (  # noqa: E402 - the sandbox lives next to this file
     CUDA_PROBE,
     GraderKernelManager,
@@ -517,6 +517,9 @@ class TrustedExecute(GuardedExecute):
             if owner:
                 _kill_user(uid, self.log)  # whatever the kernel left running (a fork bomb's children)
                 _take_back([work], owner)
+            if self.isolation == "bwrap":
+                for problem in release(work.name):  # the student's cgroup, and anything still in it
+                    self.log.warning("%s: per-student cgroup not removed: %s", who, problem)
             shutil.rmtree(work, ignore_errors=True)
             removed = remove_special_files(cwd)  # nothing the writer could follow or block on
             if removed:

@@ -24,7 +24,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Float, Integer, Unicode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grader_limits import limits_prefix  # noqa: E402 - next to this file
+from grader_limits import limits_prefix, release  # noqa: E402 - next to this file
 
 def _bwrap_problems() -> list[str]:
     """Why the sandbox cannot start here (empty when bubblewrap works)."""
@@ -298,6 +298,8 @@ def cuda_preflight(work_dir: Path, memory_gb: float, cpu_seconds: int, max_proce
     except subprocess.TimeoutExpired:
         return [f"CUDA preflight: a 64x64 matrix product on the GPU did not finish within {timeout:g} s "
                 "inside the sandbox"]
+    finally:
+        release(work_dir.name)
     if proc.returncode == 0 and "cuda ok" in proc.stdout:
         return []
     tail = (proc.stderr.strip().splitlines() or ["(no error output)"])[-1][:300]

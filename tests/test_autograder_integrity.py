@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "autograder"))
 ASSIGNMENT, NOTEBOOK, COURSE_ID = "ch05_vgg", "vgg", "cnnbook"
 AUTO = {"test_receptive_field": 2.0, "test_vgg_parameters": 2.0, "test_vgg_features": 2.0, "test_sgd_update": 3.0}
 # AlexNet's overlapping max-pool instead of VGG's 2x2: layers, parameters and shapes right, values wrong
@@ -325,7 +326,14 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_text(text)
     before = _snapshot(root)
-    proc = nbgrader("autograde", ASSIGNMENT)
+    import grader_limits
+
+    grader_limits.limits_mechanism()  # chosen (and left-over groups swept) now, not after the run: see _cgroups_of
+    autograde = subprocess.Popen([str(BIN / "nbgrader"), "autograde", ASSIGNMENT], cwd=course, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = autograde.communicate(timeout=1500)
+    CGROUPS_LEFT.extend(_cgroups_of(autograde.pid))  # at once: the next grader on the machine sweeps them
+    proc = subprocess.CompletedProcess(autograde.args, autograde.returncode, out, err)
     (root / "autograde.log").write_text(proc.stderr)
     assert proc.returncode == 0, proc.stderr[-5000:]
     for student in ("honest_wrong", "h8_blank"):
@@ -336,6 +344,15 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 SNAPSHOTS: dict[str, dict[str, tuple[str, int]]] = {}
+CGROUPS_LEFT: list[str] = []
+
+
+def _cgroups_of(pid: int) -> list[str]:
+    """The per-student cgroups that the grading process ``pid`` made and did not remove (grader_limits.py).
+    The mechanism was chosen before grading: choosing it sweeps the groups of graders no longer running."""
+    import grader_limits
+
+    return [str(g) for parent in grader_limits._LIMITS["parents"].values() for g in parent.glob(f"{pid}-*")]
 _GRADING_OUTPUTS = ("submitted", "autograded", "feedback", "gradebook", "__pycache__", "autograde.log")
 
 
@@ -400,7 +417,6 @@ def test_only_the_files_python_needs_of_etc_are_visible(graded: tuple[Path, str]
 
 
 def _load_sandbox():  # noqa: ANN202
-    sys.path.insert(0, str(REPO / "autograder"))
     import grader_sandbox
 
     return grader_sandbox
@@ -420,6 +436,20 @@ def test_no_file_outside_the_students_folders_changed(graded: tuple[Path, str]) 
     fifo_nb = course / "autograded" / "h2_fifo" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
     assert fifo_nb.is_file() and nbformat.read(fifo_nb, as_version=4).cells
     assert "the result recorded for the grader's check is not a regular file" in graded_nb.read_text()
+
+
+def test_per_student_cgroups_are_removed(graded: tuple[Path, str]) -> None:
+    """Issue 17, hole 6: each kernel's cgroup (where this machine has cgroup limits) is gone after grading,
+    with whatever the kernel left running in it (the fork bomb's sleepers of a6_resources among them)."""
+    import grader_limits
+
+    _, log = graded
+    how = grader_limits.limits_mechanism()[0]
+    if how in ("prlimit", "systemd"):
+        pytest.skip(f"per-student limits here: {how} (no cgroup folders of the grader's own)")
+    assert f"per-student limits: {how} (" in log
+    assert CGROUPS_LEFT == []
+    assert "per-student cgroup not removed" not in log
 
 
 def test_student_files_are_capped_and_limits_are_named(graded: tuple[Path, str]) -> None:

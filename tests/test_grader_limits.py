@@ -1,7 +1,11 @@
-"""Per-student cgroup limits (autograder/grader_limits.py) on a folder laid out like a delegated cgroup v2
-hierarchy.
+"""Per-student cgroup limits (autograder/grader_limits.py): cgroup v1 on this machine's real kernel, cgroup v2
+on a folder laid out like a delegated cgroup v2 hierarchy.
 
-The build machine has no delegated cgroup v2 hierarchy (a hybrid cgroup v1 one), so the kernel's rules are
+cgroup v1 (the last section): where this process may write to the memory, pids and cpu hierarchies (root on
+the course's build machine, which has a hybrid hierarchy), a kernel-enforced limit is hit for real: fork,
+memory, CPU quota, and the removal of a group with a process still in it.
+
+The build machine has no delegated cgroup v2 hierarchy, so for cgroup v2 the kernel's rules are
 played by a stand-in for ``Path.write_text`` under the fake root, the three that decide whether limits can be
 set at all:
 - a cgroup that holds a process cannot hand controllers to its children (EBUSY: "no internal processes");
@@ -18,6 +22,8 @@ import errno
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,8 +46,10 @@ def cgroupfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (own / "cgroup.subtree_control").write_text("")
     (own / "cgroup.procs").write_text(f"{os.getpid()}\n")  # the grading process sits in its own cgroup
     (tmp_path / "self_cgroup").write_text(f"0::/{OWN}\n")
+    (tmp_path / "mountinfo").write_text("")  # no cgroup v1 hierarchy mounted
     monkeypatch.setattr(grader_limits, "CGROUP_ROOTS", (root,))
     monkeypatch.setattr(grader_limits, "PROC_SELF_CGROUP", tmp_path / "self_cgroup")
+    monkeypatch.setattr(grader_limits, "PROC_SELF_MOUNTINFO", tmp_path / "mountinfo")
     monkeypatch.setattr(grader_limits, "_LIMITS", {})
     monkeypatch.setattr(grader_limits, "_systemd_scope_works", lambda: False)
     write_text = Path.write_text
@@ -90,18 +98,36 @@ def test_a_delegated_cgroup_v2_folder_is_used_with_both_levels_enabled(cgroupfs:
 
 def test_a_students_group_gets_its_limits_and_the_kernel_joins_it(cgroupfs: Path) -> None:
     prefix = grader_limits.limits_prefix("run-abc", memory_gb=2.0, max_processes=64, cpu_quota=0.5)
-    group = cgroupfs / OWN / "cnnbook-grading" / "run-abc"
+    group = cgroupfs / OWN / "cnnbook-grading" / f"{os.getpid()}-run-abc"
     assert {f: (group / f).read_text() for f in ("memory.max", "pids.max", "cpu.max")} == {
         "memory.max": str(2 * 2**30), "pids.max": "64", "cpu.max": "50000 100000"}
     proc = subprocess.run([*prefix, "sh", "-c", "echo $$"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert (group / "cgroup.procs").read_text().strip() == proc.stdout.strip()  # the same process, after exec
+    Path.write_text(group / "cgroup.procs", "")  # the process has exited (the stand-in does not see it go)
+    assert grader_limits.release("run-abc") == [] and not group.exists()
+
+
+def test_groups_of_graders_no_longer_running_are_swept(cgroupfs: Path) -> None:
+    """A grader killed before removing its groups leaves them; the next one on the machine removes the empty ones."""
+    parent = cgroupfs / OWN / "cnnbook-grading"
+    dead = _dead_pid()
+    for name in (f"{dead}-cnnbook-grade-x", f"{os.getpid()}-cnnbook-grade-y", "not-a-grader"):
+        (parent / name).mkdir(parents=True)
+    grader_limits.limits_mechanism()
+    assert sorted(p.name for p in parent.iterdir() if p.is_dir()) == [f"{os.getpid()}-cnnbook-grade-y", "not-a-grader"]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def test_without_the_controllers_it_falls_back_to_prlimit_and_says_why(cgroupfs: Path) -> None:
     (cgroupfs / OWN / "cgroup.controllers").write_text("cpuset io\n")
     how, why = grader_limits.limits_mechanism()
-    assert how == "prlimit" and "cgroup v2" in why
+    assert how == "prlimit" and "cgroup v2" in why and "cgroup v1" in why
     assert grader_limits.limits_prefix("run-abc", 2.0, 64) == []
 
 
@@ -110,3 +136,101 @@ def test_a_second_process_in_the_same_cgroup_keeps_it_on_prlimit(cgroupfs: Path)
     own = cgroupfs / OWN
     Path.write_text(own / "cgroup.procs", f"{os.getpid()}\n1\n")
     assert grader_limits.limits_mechanism()[0] == "prlimit"
+
+
+# ---- cgroup v1: where this machine's mount table is read -------------------------------------------------
+def test_cgroup_v1_folders_are_found_from_the_mount_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Separate and co-mounted hierarchies, and a container's bind mount of part of one (root field not "/")."""
+    (tmp_path / "cgroup").write_text("9:pids:/job/42\n4:memory:/box/7/job\n2:cpu,cpuacct:/job\n1:cpuset:/\n0::/\n")
+    (tmp_path / "mountinfo").write_text(
+        "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+        "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+        "34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset\n"
+        "35 31 0:32 /box/7 /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+        "39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n"
+        "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n")
+    monkeypatch.setattr(grader_limits, "PROC_SELF_CGROUP", tmp_path / "cgroup")
+    monkeypatch.setattr(grader_limits, "PROC_SELF_MOUNTINFO", tmp_path / "mountinfo")
+    assert grader_limits._v1_own_folders() == {"cpu": Path("/sys/fs/cgroup/cpu,cpuacct/job"),
+                                               "memory": Path("/sys/fs/cgroup/memory/job"),
+                                               "pids": Path("/sys/fs/cgroup/pids/job/42")}
+
+
+# ---- cgroup v1 on this machine's kernel --------------------------------------------------------------------
+@pytest.fixture
+def real_v1(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The real mechanism of this machine, skipped unless it is cgroup v1; a group name of this test."""
+    monkeypatch.setattr(grader_limits, "_LIMITS", {})
+    how, why = grader_limits.limits_mechanism()
+    if how != "cgroup v1":
+        pytest.skip(f"this machine's per-student limits are {how} ({why}), not cgroup v1")
+    name = f"test-{os.urandom(4).hex()}"
+    yield name
+    assert grader_limits.release(name) == []
+
+
+def _run_limited(name: str, code: str, memory_gb: float = 1.0, max_processes: int = 64,
+                 cpu_quota: float = 1.0) -> subprocess.CompletedProcess[str]:
+    prefix = grader_limits.limits_prefix(name, memory_gb, max_processes, cpu_quota)
+    return subprocess.run([*prefix, sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def _group(name: str, controller: str) -> Path:
+    return grader_limits._LIMITS["parents"][controller] / f"{os.getpid()}-{name}"
+
+
+FORK = """
+import os, time
+kids = []
+try:
+    while len(kids) < 1000:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(20)
+            os._exit(0)
+        kids.append(pid)
+except OSError as exc:
+    print(len(kids), exc.errno)
+for pid in kids:
+    os.kill(pid, 9)
+"""
+
+
+def test_v1_the_kernel_stops_fork_at_the_pids_limit(real_v1: str) -> None:
+    proc = _run_limited(real_v1, FORK, max_processes=24)
+    count, err = proc.stdout.split()
+    assert int(err) == errno.EAGAIN and 16 <= int(count) < 24, proc.stdout  # the parent counts too
+    events = dict(line.split() for line in (_group(real_v1, "pids") / "pids.events").read_text().splitlines())
+    assert int(events["max"]) > 0  # forks the pids controller refused
+
+
+def test_v1_the_kernel_kills_a_student_over_the_memory_limit(real_v1: str) -> None:
+    proc = _run_limited(real_v1, "x = bytearray(768 * 2**20); print('survived')", memory_gb=0.25)
+    assert proc.returncode == -9 and "survived" not in proc.stdout, (proc.returncode, proc.stderr[-500:])
+    group = _group(real_v1, "memory")
+    oom = dict(line.split() for line in (group / "memory.oom_control").read_text().splitlines())
+    assert int(oom["oom_kill"]) == 1  # killed by the group's out-of-memory killer, not by anything else
+    assert int((group / "memory.max_usage_in_bytes").read_text()) == 2**28  # and never above the limit
+
+
+def test_v1_the_kernel_throttles_a_student_to_the_cpu_quota(real_v1: str) -> None:
+    spin = "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 1.5: pass\nprint(time.process_time())"
+    proc = _run_limited(real_v1, spin, cpu_quota=0.3)
+    assert proc.returncode == 0, proc.stderr
+    stat = dict(line.split() for line in (_group(real_v1, "cpu") / "cpu.stat").read_text().splitlines())
+    assert int(stat["nr_throttled"]) > 0  # the quota was enforced, whatever the machine's load
+    assert float(proc.stdout) < 1.0  # 0.3 CPU over ~1.5 s
+
+
+def test_v1_release_kills_what_the_kernel_left_and_removes_the_groups(real_v1: str) -> None:
+    daemon = ("import subprocess\nprint(subprocess.Popen(['sleep', '300'], start_new_session=True, "
+              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)")
+    proc = _run_limited(real_v1, daemon)
+    sleeper = int(proc.stdout)
+    assert Path(f"/proc/{sleeper}").exists()  # outlived its parent, as a daemon would
+    groups = [_group(real_v1, c) for c in grader_limits.CONTROLLERS]
+    assert all(g.is_dir() for g in groups)
+    assert grader_limits.release(real_v1) == []
+    assert not any(g.exists() for g in groups)
+    time.sleep(0.2)  # reaped by init
+    assert not Path(f"/proc/{sleeper}").exists() or "Z" in Path(f"/proc/{sleeper}/stat").read_text().split()[2]
