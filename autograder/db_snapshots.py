@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 BACKUP_FOLDER = "gradebook.db.backups"
 KEEP_BACKUPS = 20  # per kind ("run" = one nbgrader process, "batch" = one class grading command)
@@ -102,12 +103,24 @@ def _sqlite_scores(path: Path) -> Scores:
         con.close()
 
 
+_ENGINES: dict[str, Any] = {}  # one per URL and process: a grading process reads the scores 2-3 times a student
+
+
+def _engine(url: str) -> Any:
+    """This process's engine for ``url``: one connection kept open (checked before each use), so that reading
+    the scores does not start a new PostgreSQL backend process every time."""
+    import sqlalchemy
+
+    if url not in _ENGINES:
+        _ENGINES[url] = sqlalchemy.create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+    return _ENGINES[url]
+
+
 def _sqlalchemy_scores(url: str) -> Scores:
     import sqlalchemy
 
     try:
-        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-        with engine.connect() as con:
+        with _engine(url).connect() as con:
             if not sqlalchemy.inspect(con).has_table("grade"):
                 return {}
             return {tuple(row[:4]): tuple(row[4:]) for row in con.execute(sqlalchemy.text(_SCORES))}

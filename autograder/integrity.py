@@ -202,12 +202,13 @@ def after_submission(assignment: str, student: str, notebooks: list[str]) -> Non
         raise
 
 
-def check(run: Run) -> list[str] | None:
-    """Changes outside everything being graded since the run began; None when unreadable."""
+def check(run: Run, after: Scores | None = None) -> list[str] | None:
+    """Changes outside everything being graded since the run began (against ``after``, read now when not
+    given); None when unreadable."""
     if run.before is None:
         return None
     try:
-        after = scores(run.db_url)
+        after = scores(run.db_url) if after is None else after
     except GradebookUnreadable as exc:
         run.problem = f"cannot read the gradebook after grading: {exc}"
         return None
@@ -215,8 +216,8 @@ def check(run: Run) -> list[str] | None:
     return unexplained_changes(run.before, after, explained)
 
 
-def report(run: Run, final: bool) -> None:
-    changed = check(run)
+def report(run: Run, final: bool, after: Scores | None = None) -> None:
+    changed = check(run, after)
     if changed is None:
         _say(f"ERROR: {run.problem}; changes outside the batch were NOT checked")
         return
@@ -238,8 +239,16 @@ def report(run: Run, final: bool) -> None:
 
 
 def _final_reports() -> None:
+    """At exit, one report per run, from one reading of each gradebook: a process that graded a chunk of
+    students (grade_students.py) holds one run per student."""
+    now: dict[str, Scores | None] = {}
     for run in _RUNS.values():
-        report(run, final=True)
+        if run.db_url not in now:
+            try:
+                now[run.db_url] = scores(run.db_url)
+            except GradebookUnreadable:
+                now[run.db_url] = None  # check() reads again, and says why it cannot
+        report(run, final=True, after=now[run.db_url])
 
 
 def main(argv: list[str] | None = None) -> int:
