@@ -58,6 +58,7 @@ CONTROLLERS = ("memory", "pids", "cpu")
 ENABLE = " ".join(f"+{c}" for c in CONTROLLERS)
 
 PARENT = "cnnbook-grading"  # the folder the students' cgroups are made in
+KERNEL_CPUS = 1  # CPUs of one student's cgroup (its CPU quota), and the compute threads its kernel is told to use
 
 _LIMITS: dict[str, Any] = {}
 
@@ -240,7 +241,8 @@ def _groups(name: str) -> list[Path]:
     return [parent / _group_name(name) for parent in _LIMITS["parents"].values()]
 
 
-def limits_prefix(name: str, memory_gb: float, max_processes: int, cpu_quota: float = 1.0) -> list[str]:
+def limits_prefix(name: str, memory_gb: float, max_processes: int,
+                  cpu_quota: float = KERNEL_CPUS) -> list[str]:
     """A command prefix that puts the kernel and all its children in one cgroup with these limits.
 
     Empty when no cgroup mechanism works here: the per-process ``prlimit`` limits of the sandbox then stand

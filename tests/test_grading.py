@@ -565,8 +565,9 @@ def test_lying_results_and_bad_records_score_zero(tmp_path: Path, monkeypatch: p
     assert "no result was recorded" in grading.judge(item, "function", None, ref)
 
 
-def test_sandbox_command_hides_the_course(tmp_path: Path) -> None:
+def test_sandbox_command_hides_the_course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")  # the grader's environment does not decide the kernel's threads
     if shutil.which("bwrap") is None:
         with pytest.raises(RuntimeError, match="bubblewrap"):
             plugins.sandbox_command([sys.executable], tmp_path, tmp_path)
@@ -581,6 +582,8 @@ def test_sandbox_command_hides_the_course(tmp_path: Path) -> None:
     assert "/etc" not in bound and "/etc/shadow" not in bound and "/etc/ld.so.cache" in bound
     passwd = cmd[cmd.index("/etc/passwd") - 1]
     assert Path(passwd).read_text().count("\n") == 2 and ":65534:" in Path(passwd).read_text()
+    env = {cmd[i + 1]: cmd[i + 2] for i, a in enumerate(cmd) if a == "--setenv"}
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"  # one CPU per student, one compute thread
 
 
 def test_suspicious_constructs_are_found_in_student_cells_only() -> None:
