@@ -39,7 +39,9 @@ TF32 (a 10-bit mantissa inside float32 matmuls and convolutions) would add error
 scale, larger than the float32 rows allow. The grader therefore turns TF32 (and bf16 matmuls on the
 CPU) off and asks for deterministic algorithms (:func:`enforce_numerics`) before running the student's
 code, and records these flags right after it ran (:func:`numerics_problems`): student code can flip
-them, and a result recorded under changed flags fails with a message naming the flag. The judge reads
+them, and a result recorded under changed flags fails with a message naming the flag. On the CPU it
+also turns oneDNN off: on some CPUs (seen: an AMD EPYC with AVX-512 BF16) oneDNN's AVX-512 backward
+convolutions return float32 gradients about 2e-3 off, where torch's own kernels stay within 2e-6. The judge reads
 the flags from the record, never from its own process (which may run elsewhere, without a GPU).
 
 Every failure raises :class:`GradingError` (an ``AssertionError``) whose message says what differs:
