@@ -58,6 +58,7 @@ CONTROLLERS = ("memory", "pids", "cpu")
 ENABLE = " ".join(f"+{c}" for c in CONTROLLERS)
 
 PARENT = "cnnbook-grading"  # the folder the students' cgroups are made in
+PROBE_LIMITS = ("67108864", 8, 1.0)  # memory (bytes), processes, CPUs of the probe group that tests a folder
 KERNEL_CPUS = 1  # CPUs of one student's cgroup (its CPU quota), and the compute threads its kernel is told to use
 
 _LIMITS: dict[str, Any] = {}
@@ -116,7 +117,7 @@ def _cgroup_v2_parent() -> Path | None:
             parent.mkdir(exist_ok=True)
             (parent / "cgroup.subtree_control").write_text(ENABLE)
             probe = parent / _group_name("probe")  # a student's group, made and limited as for a kernel
-            _limit(probe, "67108864", 8, 1.0)
+            _limit(probe, *PROBE_LIMITS)
             probe.rmdir()
             return parent
         except OSError:
@@ -203,7 +204,7 @@ def _cgroup_v1_parents() -> dict[str, Path] | None:
     try:
         for parent in parents.values():
             parent.mkdir(exist_ok=True)
-        _limit_v1(probe, "67108864", 8, 1.0)
+        _limit_v1(probe, *PROBE_LIMITS)
     except OSError:
         return None
     finally:
@@ -249,20 +250,19 @@ def limits_prefix(name: str, memory_gb: float, max_processes: int,
     alone (memory per process, processes per user id). Call :func:`release` with the same ``name`` when
     the kernel is done.
     """
-    how, where = limits_mechanism()
+    how = limits_mechanism()[0]
     memory = f"{int(memory_gb * 2**30)}" if memory_gb > 0 else "max"
     if how == "systemd":
         return [shutil.which("systemd-run") or "systemd-run", "--scope", "--quiet", "--collect",
                 "-p", f"MemoryMax={memory if memory != 'max' else 'infinity'}", "-p", "MemorySwapMax=0",
                 "-p", f"TasksMax={max_processes}", "-p", f"CPUQuota={int(cpu_quota * 100)}%"]
-    if how == "cgroup":
-        group = Path(where) / _group_name(name)
-        _limit(group, memory, max_processes, cpu_quota)
-        return ["sh", "-c", f'echo $$ > "{group / "cgroup.procs"}" && exec "$@"', "cgroup"]
-    if how == "cgroup v1":
-        groups = {c: parent / _group_name(name) for c, parent in _LIMITS["parents"].items()}
-        _limit_v1(groups, memory, max_processes, cpu_quota)
-        join = " && ".join(f'echo $$ > "{groups[c] / "cgroup.procs"}"' for c in CONTROLLERS)
+    if how in ("cgroup", "cgroup v1"):
+        groups = dict(zip(_LIMITS["parents"], _groups(name)))  # {"": group} on v2, one per controller on v1
+        if how == "cgroup":
+            _limit(groups[""], memory, max_processes, cpu_quota)
+        else:
+            _limit_v1(groups, memory, max_processes, cpu_quota)
+        join = " && ".join(f'echo $$ > "{group / "cgroup.procs"}"' for group in groups.values())
         return ["sh", "-c", f'{join} && exec "$@"', "cgroup"]
     return []
 

@@ -176,7 +176,7 @@ def _run_limited(name: str, code: str, memory_gb: float = 1.0, max_processes: in
 
 
 def _group(name: str, controller: str) -> Path:
-    return grader_limits._LIMITS["parents"][controller] / f"{os.getpid()}-{name}"
+    return dict(zip(grader_limits._LIMITS["parents"], grader_limits._groups(name)))[controller]
 
 
 FORK = """
