@@ -72,7 +72,7 @@ data:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
 	fi
 
-# The autograder runs every student's kernel in a bubblewrap sandbox (autograder/grader_plugins.py);
+# The autograder runs every student's kernel in a bubblewrap sandbox (autograder/grader_sandbox.py);
 # the integrity tests grade crafted submissions in it. Installed once, as root or through sudo.
 sandbox:
 	@if ! command -v bwrap >/dev/null; then \

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[:1] == ["check"]:
         from cnnbook.grading import verify_manifest
-        from grader_plugins import verify_release_manifest
+        from grader_trusted import verify_release_manifest
 
         problems = verify_release_manifest(RELEASE_MANIFEST) + verify_manifest(HERE / "references")
         for line in problems:

@@ -33,13 +33,13 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from grader_plugins import (  # noqa: E402
-    FlagForReview,
-    TrustedExecute,
     LimitOutputSize,
     ReadableOrBlankExporter,
     ReportScores,
     StderrIsNotFailure,
 )
+from grader_review import FlagForReview  # noqa: E402
+from grader_trusted import TrustedExecute  # noqa: E402
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 

@@ -101,7 +101,7 @@ def test_release_manifest_matches_the_release() -> None:
     """autograder/RELEASE.sha256 (checked before every autograde run) lists exactly the committed release."""
     sys.path.insert(0, str(REPO / "autograder"))
     try:
-        from grader_plugins import verify_release_manifest
+        from grader_trusted import verify_release_manifest
     finally:
         sys.path.remove(str(REPO / "autograder"))
     manifest = REPO / "autograder" / "RELEASE.sha256"

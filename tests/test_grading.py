@@ -566,13 +566,13 @@ def test_lying_results_and_bad_records_score_zero(tmp_path: Path, monkeypatch: p
 
 
 def test_sandbox_command_hides_the_course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    sandbox = _load(REPO / "autograder" / "grader_sandbox.py", "grader_sandbox")
     monkeypatch.setenv("OMP_NUM_THREADS", "8")  # the grader's environment does not decide the kernel's threads
     if shutil.which("bwrap") is None:
         with pytest.raises(RuntimeError, match="bubblewrap"):
-            plugins.sandbox_command([sys.executable], tmp_path, tmp_path)
+            sandbox.sandbox_command([sys.executable], tmp_path, tmp_path)
         return
-    cmd = plugins.sandbox_command([sys.executable, "-m", "ipykernel_launcher"], tmp_path / "s", tmp_path / "w",
+    cmd = sandbox.sandbox_command([sys.executable, "-m", "ipykernel_launcher"], tmp_path / "s", tmp_path / "w",
                                   uid=65534)
     text = " ".join(cmd)
     assert "--unshare-net" in cmd and "--clearenv" in cmd and "--as=" in text and "--nproc=" in text
@@ -587,12 +587,12 @@ def test_sandbox_command_hides_the_course(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_suspicious_constructs_are_found_in_student_cells_only() -> None:
-    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    review = _load(REPO / "autograder" / "grader_review.py", "grader_review")
     nb = nbformat.read(REPO / "solutions" / "ch02_lenet" / "lenet.ipynb", as_version=4)
-    assert plugins.suspicious_constructs(nb) == []  # the reference solution is clean
+    assert review.suspicious_constructs(nb) == []  # the reference solution is clean
     answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "conv_output_size")
     answer.source += "\nget_ipython().input_transformers_post.append(lambda lines: [])"
-    assert plugins.suspicious_constructs(nb)[0].startswith("an IPython hook")
+    assert review.suspicious_constructs(nb)[0].startswith("an IPython hook")
 
 
 @pytest.mark.parametrize(("code", "kind"), [
@@ -608,19 +608,19 @@ def test_suspicious_constructs_are_found_in_student_cells_only() -> None:
      "a replaced checking function"),
 ])
 def test_review_flags_see_through_computed_names(code: str, kind: str) -> None:
-    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    review = _load(REPO / "autograder" / "grader_review.py", "grader_review")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    assert any(found.startswith(kind) for found in plugins.suspicious_constructs(nb)), plugins.suspicious_constructs(nb)
+    assert any(found.startswith(kind) for found in review.suspicious_constructs(nb)), review.suspicious_constructs(nb)
 
 
 def test_honest_dynamic_layer_names_are_not_flagged() -> None:
-    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    review = _load(REPO / "autograder" / "grader_review.py", "grader_review")
     code = ("from torch import nn\nclass Dense(nn.Module):\n    def __init__(self, n):\n        super().__init__()\n"
             "        for i in range(n):\n            setattr(self, f'denselayer{i + 1}', nn.Conv2d(4, 4, 3))\n"
             "    def forward(self, x):\n        for i in range(2):\n            x = getattr(self, f'denselayer{i + 1}')(x)\n"
             "        return x")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    assert plugins.suspicious_constructs(nb) == []
+    assert review.suspicious_constructs(nb) == []
 
 
 def test_cuda_grading_without_working_cuda_stops_before_any_student(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -628,10 +628,10 @@ def test_cuda_grading_without_working_cuda_stops_before_any_student(monkeypatch:
     GPU at all) stops the run with the cause and the fix, instead of grading the class 0."""
     if torch.cuda.is_available():
         pytest.skip("this machine has a working GPU: the preflight passes (run on the device machine)")
-    plugins = _load(REPO / "autograder" / "grader_plugins.py", "grader_plugins")
+    trusted = _load(REPO / "autograder" / "grader_trusted.py", "grader_trusted")
     monkeypatch.setenv("CNNBOOK_GRADING_DEVICE", "cuda")
     isolation = "bwrap" if shutil.which("bwrap") else "none"
-    execute = plugins.TrustedExecute(references_dir=str(REFERENCES), release_manifest="", isolation=isolation)
+    execute = trusted.TrustedExecute(references_dir=str(REFERENCES), release_manifest="", isolation=isolation)
     execute._assignment = "ch02_lenet"
     with pytest.raises(RuntimeError) as info:
         execute._check_manifests()

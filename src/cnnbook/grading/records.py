@@ -19,7 +19,7 @@ from torch import Tensor, nn
 # Outside the grader (the book, the tests, an instructor's kernel) both steps happen in the same
 # interpreter and a failure raises at once. Under the autograder, ``CNNBOOK_GRADING_RECORD`` names a
 # folder: the checkers only run and save the record there (:func:`save_record`), and the trusted
-# grading step (``autograder/grader_plugins.py``), outside the student's interpreter, loads it with
+# grading step (``autograder/grader_trusted.py``), outside the student's interpreter, loads it with
 # :func:`load_record` and judges it against references the student's kernel cannot read.
 RECORD_ENV = "CNNBOOK_GRADING_RECORD"
 RECORD_FORMAT = 1
