@@ -2,7 +2,7 @@
 
 Run from the repository root (the folder that holds autograder/):
 
-    python -m autograder grade ch02_lenet                        # worker processes = CPU cores, SQLite
+    python -m autograder grade ch02_lenet                        # workers = CPU cores, SQLite
     python -m autograder grade ch02_lenet --workers 8 --db-url postgresql://grader@dbhost/cnnbook
     python -m autograder grade ch02_lenet --scheduler tcp://10.0.0.5:8786    # an existing Dask cluster
     python -m autograder grade ch02_lenet --force --student alice           # grade alice again
@@ -28,7 +28,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("assignment")
     g.add_argument("--course", type=Path, default=HERE, help="the nbgrader course directory (default: %(default)s)")
     g.add_argument("--workers", type=int, default=os.cpu_count() or 2,
-                   help="worker processes of the local Dask cluster (default: CPU cores, %(default)s)")
+                   help="students graded at once: workers of the local Dask cluster, each driving one grading "
+                        "process (default: CPU cores, %(default)s)")
     g.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786) instead")
     g.add_argument("--db-url", default=os.environ.get("CNNBOOK_DB_URL"),
                    help="gradebook URL (default: $CNNBOOK_DB_URL, else the course's SQLite gradebook.db)")

@@ -1,5 +1,5 @@
 """Autograding throughput: a class of simulated students graded serially (stock `nbgrader autograde`, one
-process), with `python -m autograder grade --workers 2` (a LocalCluster of 2 worker processes) and on a
+process), with `python -m autograder grade --workers 2` (a LocalCluster of 2 worker threads) and on a
 separate Dask LocalCluster reached through its scheduler address (`--scheduler`), each on SQLite and on
 PostgreSQL, in one run; every run must give every student the same score as the serial SQLite run.
 
@@ -24,6 +24,7 @@ is never touched.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -69,8 +70,7 @@ def run(assignment: str, n_students: int, workers: int, only_db: list[str] | Non
 
     students = [f"s{i:03d}" for i in range(n_students)]
     rows, results = [], {}
-    with tempfile.TemporaryDirectory() as tmp, LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                            dashboard_address=None) as cluster:
+    with tempfile.TemporaryDirectory() as tmp:
         server = None
         try:
             server = pg_local.LocalPostgres().start()
@@ -88,15 +88,19 @@ def run(assignment: str, n_students: int, workers: int, only_db: list[str] | Non
                     env = simulate.grading_env(**({"CNNBOOK_DB_URL": url} if url else {}))
                     course = simulate.make_course(Path(tmp) / name, assignment, students, env)
                     url = url or db_snapshots.default_url(course)
-                    cpu0, t0 = _machine_cpu(), time.perf_counter()
-                    if mode is None:
-                        _serial(course, assignment, env)
-                    else:
-                        _parallel(course, assignment, url, workers, cluster.scheduler_address if mode == "scheduler"
-                                  else None)
-                    wall = time.perf_counter() - t0
+                    # the separate cluster of --scheduler exists during its own runs only: an idle cluster of
+                    # worker processes costs CPU that the other runs would lose
+                    separate = (LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
+                                if mode == "scheduler" else contextlib.nullcontext())
+                    with separate as cluster:
+                        cpu0, t0 = _machine_cpu(), time.perf_counter()
+                        if mode is None:
+                            _serial(course, assignment, env)
+                        else:
+                            _parallel(course, assignment, url, workers, cluster.scheduler_address if cluster else None)
+                        wall, cpu = time.perf_counter() - t0, _machine_cpu() - cpu0
                     print(f"{name}: {wall:.1f} s", flush=True)  # each run as it ends: a long run shows progress
-                    rows.append((db, label, wall, _machine_cpu() - cpu0))
+                    rows.append((db, label, wall, cpu))
                     results[(db, label)] = db_snapshots.totals(url)
         finally:
             if server:
