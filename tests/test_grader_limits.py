@@ -1,9 +1,10 @@
-"""Per-student cgroup limits (autograder/grader_limits.py): cgroup v1 on this machine's real kernel, cgroup v2
+"""Per-student cgroup limits (autograder/grader_limits.py): on the machine's real kernel, and cgroup v2 also
 on a folder laid out like a delegated cgroup v2 hierarchy.
 
-cgroup v1 (the last section): where this process may write to the memory, pids and cpu hierarchies (root on
-the course's build machine, which has a hybrid hierarchy), a kernel-enforced limit is hit for real: fork,
-memory, CPU quota, and the removal of a group with a process still in it.
+The real kernel (the last section): where this process may write to the memory, pids and cpu hierarchies of
+cgroup v1 (root on the course's build machine, which has a hybrid hierarchy) or has a delegated cgroup v2
+folder, a kernel-enforced limit is hit for real: fork, memory, CPU quota, and the removal of a group with a
+process still in it. Each test is skipped, with the reason, on a machine with neither.
 
 The build machine has no delegated cgroup v2 hierarchy, so for cgroup v2 the kernel's rules are
 played by a stand-in for ``Path.write_text`` under the fake root, the three that decide whether limits can be
@@ -13,7 +14,7 @@ set at all:
   controller in ``cgroup.subtree_control`` (otherwise the write is refused);
 - writing a PID into ``cgroup.procs`` moves the process out of the cgroup it was in;
 and removing a cgroup's folder removes its interface files with it.
-Whether a real kernel then enforces the limits is not tested here.
+Whether a real kernel then enforces the limits is tested in the last section, on a machine that has such a folder.
 """
 
 from __future__ import annotations
@@ -156,14 +157,18 @@ def test_cgroup_v1_folders_are_found_from_the_mount_table(tmp_path: Path, monkey
                                                "pids": Path("/sys/fs/cgroup/pids/job/42")}
 
 
-# ---- cgroup v1 on this machine's kernel --------------------------------------------------------------------
+# ---- the real kernel: cgroup v1 on the build machine, cgroup v2 where a delegated folder exists -------------
+REAL = {"cgroup v1": "v1", "cgroup": "v2"}  # limits_mechanism()'s names of the two cgroup filesystems
+
+
 @pytest.fixture
-def real_v1(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The real mechanism of this machine, skipped unless it is cgroup v1; a group name of this test."""
+def real_cgroup(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A group name of this test, on this machine's real cgroup mechanism; skipped without one (prlimit, or
+    systemd scopes, whose folders systemd names)."""
     monkeypatch.setattr(grader_limits, "_LIMITS", {})
     how, why = grader_limits.limits_mechanism()
-    if how != "cgroup v1":
-        pytest.skip(f"this machine's per-student limits are {how} ({why}), not cgroup v1")
+    if how not in REAL:
+        pytest.skip(f"this machine's per-student limits are {how} ({why}), not a cgroup folder of its own")
     name = f"test-{os.urandom(4).hex()}"
     yield name
     assert grader_limits.release(name) == []
@@ -176,7 +181,14 @@ def _run_limited(name: str, code: str, memory_gb: float = 1.0, max_processes: in
 
 
 def _group(name: str, controller: str) -> Path:
-    return dict(zip(grader_limits._LIMITS["parents"], grader_limits._groups(name)))[controller]
+    """The run's folder for ``controller``: one per controller on cgroup v1, the one folder on v2."""
+    groups = dict(zip(grader_limits._LIMITS["parents"], grader_limits._groups(name)))
+    return groups[controller] if REAL[grader_limits.limits_mechanism()[0]] == "v1" else groups[""]
+
+
+def _keys(path: Path) -> dict[str, int]:
+    """A flat-keyed cgroup file (``pids.events``, ``cpu.stat``, ``memory.events``, ``memory.oom_control``)."""
+    return {key: int(value) for key, value in (line.split() for line in path.read_text().splitlines())}
 
 
 FORK = """
@@ -196,41 +208,42 @@ for pid in kids:
 """
 
 
-def test_v1_the_kernel_stops_fork_at_the_pids_limit(real_v1: str) -> None:
-    proc = _run_limited(real_v1, FORK, max_processes=24)
+def test_the_kernel_stops_fork_at_the_pids_limit(real_cgroup: str) -> None:
+    proc = _run_limited(real_cgroup, FORK, max_processes=24)
     count, err = proc.stdout.split()
     assert int(err) == errno.EAGAIN and 16 <= int(count) < 24, proc.stdout  # the parent counts too
-    events = dict(line.split() for line in (_group(real_v1, "pids") / "pids.events").read_text().splitlines())
-    assert int(events["max"]) > 0  # forks the pids controller refused
+    assert _keys(_group(real_cgroup, "pids") / "pids.events")["max"] > 0  # forks the pids controller refused
 
 
-def test_v1_the_kernel_kills_a_student_over_the_memory_limit(real_v1: str) -> None:
-    proc = _run_limited(real_v1, "x = bytearray(768 * 2**20); print('survived')", memory_gb=0.25)
+def test_the_kernel_kills_a_student_over_the_memory_limit(real_cgroup: str) -> None:
+    proc = _run_limited(real_cgroup, "x = bytearray(768 * 2**20); print('survived')", memory_gb=0.25)
     assert proc.returncode == -9 and "survived" not in proc.stdout, (proc.returncode, proc.stderr[-500:])
-    group = _group(real_v1, "memory")
-    oom = dict(line.split() for line in (group / "memory.oom_control").read_text().splitlines())
-    assert int(oom["oom_kill"]) == 1  # killed by the group's out-of-memory killer, not by anything else
-    assert int((group / "memory.max_usage_in_bytes").read_text()) == 2**28  # and never above the limit
+    group = _group(real_cgroup, "memory")
+    v1 = REAL[grader_limits.limits_mechanism()[0]] == "v1"
+    events = _keys(group / ("memory.oom_control" if v1 else "memory.events"))
+    assert events["oom_kill"] == 1  # killed by the group's out-of-memory killer, not by anything else
+    peak = group / ("memory.max_usage_in_bytes" if v1 else "memory.peak")  # memory.peak: Linux 5.19 and later
+    if peak.is_file():
+        assert int(peak.read_text()) <= 2**28  # never above the limit
 
 
-def test_v1_the_kernel_throttles_a_student_to_the_cpu_quota(real_v1: str) -> None:
+def test_the_kernel_throttles_a_student_to_the_cpu_quota(real_cgroup: str) -> None:
     spin = "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 1.5: pass\nprint(time.process_time())"
-    proc = _run_limited(real_v1, spin, cpu_quota=0.3)
+    proc = _run_limited(real_cgroup, spin, cpu_quota=0.3)
     assert proc.returncode == 0, proc.stderr
-    stat = dict(line.split() for line in (_group(real_v1, "cpu") / "cpu.stat").read_text().splitlines())
-    assert int(stat["nr_throttled"]) > 0  # the quota was enforced, whatever the machine's load
+    assert _keys(_group(real_cgroup, "cpu") / "cpu.stat")["nr_throttled"] > 0  # enforced, whatever the load
     assert float(proc.stdout) < 1.0  # 0.3 CPU over ~1.5 s
 
 
-def test_v1_release_kills_what_the_kernel_left_and_removes_the_groups(real_v1: str) -> None:
+def test_release_kills_what_the_kernel_left_and_removes_the_groups(real_cgroup: str) -> None:
     daemon = ("import subprocess\nprint(subprocess.Popen(['sleep', '300'], start_new_session=True, "
               "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)")
-    proc = _run_limited(real_v1, daemon)
+    proc = _run_limited(real_cgroup, daemon)
     sleeper = int(proc.stdout)
     assert Path(f"/proc/{sleeper}").exists()  # outlived its parent, as a daemon would
-    groups = [_group(real_v1, c) for c in grader_limits.CONTROLLERS]
-    assert all(g.is_dir() for g in groups)
-    assert grader_limits.release(real_v1) == []
+    groups = grader_limits._groups(real_cgroup)
+    assert groups and all(g.is_dir() for g in groups)
+    assert grader_limits.release(real_cgroup) == []
     assert not any(g.exists() for g in groups)
     time.sleep(0.2)  # reaped by init
     assert not Path(f"/proc/{sleeper}").exists() or "Z" in Path(f"/proc/{sleeper}/stat").read_text().split()[2]
