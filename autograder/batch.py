@@ -250,6 +250,13 @@ def _client(workers: int, scheduler: str | None):
         return Client(cluster)
 
 
+def task_slots(client) -> int:
+    """Chunks the cluster grades at once: every thread of every worker, since a task only drives one grading
+    process (a worker of 16 threads grades 16 chunks at a time, like 16 workers of one thread)."""
+    workers = client.scheduler_info()["workers"].values()
+    return max(1, sum(int(info.get("nthreads", 1)) for info in workers))
+
+
 def chunks(students: list[str], workers: int, size: int | None = None) -> list[list[str]]:
     """Consecutive chunks of ``size`` students, each graded by one process.
 
@@ -330,8 +337,7 @@ def _run(todo, course, assignment, env, timeout, workers, scheduler, progress, t
     outcomes = []
     before = {s: _marker_stamp(course, assignment, s) for s in todo}  # markers of an earlier batch (--force)
     with _client(workers, scheduler) as client:
-        n_workers = len(client.scheduler_info()["workers"]) if scheduler else workers
-        parts = chunks(todo, n_workers, chunk)
+        parts = chunks(todo, task_slots(client), chunk)
         futures = client.map(grade_chunk, parts, course=course, assignment=assignment, env=env, timeout=timeout,
                              pure=False)
         students_of = {f.key: part for f, part in zip(futures, parts)}

@@ -165,6 +165,19 @@ def test_chunk_sizes(n: int, workers: int, sizes: list[int]) -> None:
     assert [s for p in parts for s in p] == students  # in order, each once
 
 
+def test_every_thread_of_every_worker_takes_a_chunk() -> None:
+    """A cluster of one worker with 16 threads (the guide's `dask worker --nworkers 1 --nthreads 16`) grades 16
+    chunks at once: the chunks are sized for its threads, not for its one worker."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=3, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        assert batch.task_slots(client) == 6
+    with batch._client(2, None) as client:  # the command's own local cluster: one thread per worker
+        assert batch.task_slots(client) == 2
+        client.cluster.close()
+
+
 def test_chunk_size_given() -> None:
     assert [len(p) for p in batch.chunks(list("abcde"), 2, size=2)] == [2, 2, 1]
     with pytest.raises(ValueError, match="at least one student"):

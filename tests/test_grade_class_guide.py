@@ -26,8 +26,7 @@ GUIDE = REPO / "book" / "autograder_guide.md"
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("guide")
-    env = {k: v for k, v in os.environ.items() if k not in ("CNNBOOK_REFERENCES", "CNNBOOK_DB_URL")}
-    env = {**env, "PATH": f"{simulate.BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONWARNINGS": "ignore"}
+    env = simulate.grading_env()
     course = simulate.make_course(root, ASSIGNMENT, ["alice", "bob_2"], env)
     shutil.rmtree(course / "submitted")
     return course, env
