@@ -5,7 +5,6 @@ tests/test_grade_class.py; the guide lists the commands no test runs (SLURM, the
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
